@@ -1,0 +1,36 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STATE_DIR ?= .local-state
+DEMO ?= 1
+STAGE ?= dev
+TEST_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: run test package bench clean lint
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m chalicelib.local.stack --port $(PORT) --state-dir "$(STATE_DIR)" $(if $(filter 0 no false,$(DEMO)),--no-demo,)
+
+test: $(STAMP)
+	$(PY) -m pytest $(TEST_ARGS)
+
+package: $(STAMP)
+	rm -rf build/$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package --stage $(STAGE) \
+		--merge-template infra/resources.yaml build/$(STAGE)
+
+bench: $(STAMP)
+	$(PY) bench/events_throughput.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .local-state

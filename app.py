@@ -1,0 +1,19 @@
+"""The Chalice app: registers blueprints, middleware and queue handlers. Nothing else."""
+from chalice import Chalice
+from chalice.app import SQSEvent
+
+from chalicelib import aws
+from chalicelib.api import events, meta, profiles, workspaces
+from chalicelib.api.middleware import http_middleware
+from chalicelib.handlers import events as events_handler
+
+aws.enable_tracing()
+app = Chalice(app_name="marketing-automation")
+app.register_middleware(http_middleware, "http")
+for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp):
+    app.register_blueprint(blueprint)
+
+
+@app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)
+def on_events(event: SQSEvent) -> dict:
+    return events_handler.handle(event.to_dict(), event.context)

@@ -1,0 +1,130 @@
+"""How a route is declared: auth, body and query parsing, error rendering, OpenAPI metadata.
+
+Every route is registered through ``endpoint`` so that one place authorises, parses the
+raw body (never Chalice's ``json_body``, whose errors are not problem+json), renders
+every error as problem+json, and records the schemas the OpenAPI document is built from.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chalice import Blueprint
+from chalice import Response as ChaliceResponse
+from pydantic import BaseModel
+
+from chalicelib import logs
+from chalicelib.errors import PROBLEM_CONTENT_TYPE, AppError, Invalid, problem
+from chalicelib.schemas import parse
+from chalicelib.tenancy import auth
+from chalicelib.tenancy.auth import Principal
+from chalicelib.tenancy.schemas import Role
+
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    method: str
+    name: str
+    summary: str
+    role: Role | None
+    org: bool
+    public: bool
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> ChaliceResponse:
+    if status == 204:
+        return ChaliceResponse(body="", status_code=204, headers={})
+    return ChaliceResponse(
+        body=json.dumps(body, separators=(",", ":"), default=str),
+        status_code=status,
+        headers={"Content-Type": content_type},
+    )
+
+
+def problem_response(error: AppError) -> ChaliceResponse:
+    return json_response(error.to_problem(), error.status, PROBLEM_CONTENT_TYPE)
+
+
+def _read_json(raw: bytes | None) -> Any:
+    if not raw:
+        raise Invalid("body", "a JSON body is required")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("body", f"not valid JSON: {exc}") from None
+
+
+def _shape(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", exclude_none=False)
+    return result
+
+
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    role: Role | None = Role.viewer,
+    org: bool = False,
+    public: bool = False,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view ``fn(principal, **path_params, [body=], [query=])`` on ``bp``."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(**path_params: str) -> ChaliceResponse:
+            request = bp.current_request
+            try:
+                kwargs: dict[str, Any] = dict(path_params)
+                if not public:
+                    principal = auth.authenticate(request.headers.get("authorization"))
+                    logs.bind(workspace_id=principal.workspace_id or "org")
+                    auth.authorize(principal, role=role, org=org)
+                    kwargs["principal"] = principal
+                if body is not None:
+                    kwargs["body"] = parse(body, _read_json(request.raw_body))
+                if query is not None:
+                    kwargs["query"] = parse(query, dict(request.query_params or {}))
+                return json_response(_shape(fn(**kwargs)), status)
+            except AppError as error:
+                if error.status >= 500:
+                    logs.logger.exception("request failed")
+                return problem_response(error)
+            except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a 500
+                logs.logger.exception("unhandled error")
+                return problem_response(AppError("an internal error occurred; it has been logged"))
+
+        bp.route(path, methods=[method])(view)
+        ENDPOINTS.append(
+            Endpoint(
+                path=path, method=method.upper(), name=fn.__name__,
+                summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
+                role=None if public or org else role, org=org, public=public,
+                body=body, query=query, response=response, status=status,
+            )
+        )
+        return fn
+
+    return decorate
+
+
+def workspace_of(principal: Principal) -> str:
+    assert principal.workspace_id is not None  # authorize() refuses the org key on workspace routes
+    return principal.workspace_id

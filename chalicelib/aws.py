@@ -1,0 +1,72 @@
+"""The one place that makes AWS clients.
+
+Clients are built lazily and cached per process. boto3 honours ``AWS_ENDPOINT_URL``, so
+the local stack points everything at moto's server without code changes. In Lambda,
+X-Ray patches boto3 and httpx; locally and in tests ``AWS_XRAY_SDK_ENABLED=false``
+keeps it silent.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import settings
+
+_BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=50)
+_lock = threading.Lock()
+_patched = False
+
+
+def in_lambda() -> bool:
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def enable_tracing() -> None:
+    """Patch boto3 and httpx for X-Ray when running in Lambda with the SDK enabled."""
+    global _patched
+    if _patched or not in_lambda() or os.environ.get("AWS_XRAY_SDK_ENABLED", "true").lower() == "false":
+        return
+    from aws_xray_sdk.core import patch
+
+    patch(["boto3", "httpx"])
+    _patched = True
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    with _lock:
+        return boto3.session.Session().client(service, region_name=settings.region, config=_BOTO_CONFIG)
+
+
+def dynamodb() -> Any:
+    return client("dynamodb")
+
+
+def sqs() -> Any:
+    return client("sqs")
+
+
+def secretsmanager() -> Any:
+    return client("secretsmanager")
+
+
+@lru_cache(maxsize=None)
+def queue_url(name_or_url: str) -> str:
+    if name_or_url.startswith("https://") or name_or_url.startswith("http://"):
+        return name_or_url
+    return sqs().get_queue_url(QueueName=name_or_url)["QueueUrl"]
+
+
+def reset() -> None:
+    """Forget cached clients (tests that switch endpoints or mocks)."""
+    client.cache_clear()
+    queue_url.cache_clear()
+    from chalicelib.models import all_models
+
+    for model in all_models():
+        model._connection = None

@@ -1,0 +1,49 @@
+"""The one source of "now".
+
+Domain functions take ``now`` as a parameter; entry points ask this module. The local
+stack moves the clock forward with ``advance`` (``POST /_local/clock``); in Lambda the
+offset is always zero.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+_lock = threading.Lock()
+_offset = timedelta(0)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc) + _offset
+
+
+def advance(seconds: float) -> datetime:
+    """Move the clock forward (local stack and tests only)."""
+    global _offset
+    if seconds < 0:
+        raise ValueError("the clock only moves forward")
+    with _lock:
+        _offset += timedelta(seconds=seconds)
+    return now()
+
+
+def offset_seconds() -> float:
+    return _offset.total_seconds()
+
+
+def set_offset(seconds: float) -> None:
+    global _offset
+    with _lock:
+        _offset = timedelta(seconds=seconds)
+
+
+def iso(moment: datetime) -> str:
+    """UTC, millisecond precision, fixed width, so the strings sort as the times do."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("time needs an offset, e.g. 2026-11-22T09:00:00+08:00")
+    return moment.astimezone(timezone.utc)

@@ -1,0 +1,59 @@
+"""Settings from the environment, read once and typed.
+
+In the cloud the merge template fills the table and queue variables (see
+infra/resources.yaml, ``Globals``); locally the stack and the tests leave them unset
+and the defaults name the resources the local stack creates from the same template.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+TABLES = ("workspaces", "profiles", "events")
+QUEUES = ("events",)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    resource_prefix: str
+    tables: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 1_048_576
+    default_event_retention_days: int = 365
+    bootstrap_key: str | None = None
+    bootstrap_key_secret_id: str | None = None
+    log_level: str = "INFO"
+
+    def table(self, name: str) -> str:
+        return self.tables[name]
+
+    def queue(self, name: str) -> str:
+        """The queue's URL (cloud) or name (local); aws.queue_url resolves either."""
+        return self.queues[name]
+
+
+def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+    env = environ if environ is not None else os.environ
+    prefix = env.get("MA_RESOURCE_PREFIX", "ma-local-")
+    return Settings(
+        stage=env.get("MA_STAGE", "local"),
+        region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        resource_prefix=prefix,
+        tables={t: env.get(f"MA_TABLE_{t.upper()}", prefix + t) for t in TABLES},
+        queues={q: env.get(f"MA_QUEUE_{q.upper()}", prefix + q) for q in QUEUES},
+        max_body_bytes=int(env.get("MA_MAX_BODY_BYTES") or 1_048_576),
+        default_event_retention_days=int(env.get("MA_DEFAULT_EVENT_RETENTION_DAYS") or 365),
+        bootstrap_key=env.get("MA_BOOTSTRAP_KEY") or None,
+        bootstrap_key_secret_id=env.get("MA_BOOTSTRAP_KEY_SECRET_ID") or None,
+        log_level=env.get("MA_LOG_LEVEL", "INFO"),
+    )
+
+
+settings = load()

@@ -1,0 +1,104 @@
+"""Small DynamoDB helpers over PynamoDB: multi-table BatchGetItem, chunked deletes, and
+the retry rule for optimistic transactions."""
+from __future__ import annotations
+
+import random
+import time
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.models import Model
+
+from chalicelib import aws
+
+T = TypeVar("T")
+RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """BatchGetItem over several tables at once (<= 100 keys per call), following
+    UnprocessedKeys with backoff. Returns raw items per table name."""
+    found: dict[str, list[dict[str, Any]]] = {table: [] for table in requests}
+    pending = [(table, k) for table, keys in requests.items() for k in keys]
+    for part in chunks(pending, 100):
+        request: dict[str, Any] = {}
+        for table, k in part:
+            entry = request.setdefault(table, {"Keys": [], "ConsistentRead": True})
+            if projection and table in projection:
+                entry["ProjectionExpression"] = projection[table]
+            entry["Keys"].append(k)
+        attempt = 0
+        while request:
+            answer = aws.dynamodb().batch_get_item(RequestItems=request)
+            for table, items in answer.get("Responses", {}).items():
+                found[table].extend(items)
+            request = answer.get("UnprocessedKeys") or {}
+            if request:
+                attempt += 1
+                backoff(attempt)
+    return found
+
+
+def batch_delete(table: str, keys: Iterable[dict[str, Any]]) -> int:
+    """BatchWriteItem deletes, 25 per call, retrying unprocessed items with backoff
+    (PynamoDB's batch_write retries without backoff and gives up after three tries)."""
+    count = 0
+    for part in chunks(list(keys), 25):
+        request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in part]}
+        attempt = 0
+        while request:
+            answer = aws.dynamodb().batch_write_item(RequestItems=request)
+            request = answer.get("UnprocessedItems") or {}
+            if request:
+                attempt += 1
+                backoff(attempt)
+        count += len(part)
+    return count
+
+
+def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> None:
+    """Full-jitter exponential backoff."""
+    time.sleep(random.uniform(0, min(cap, base * 2 ** attempt)))
+
+
+class LostRace(Exception):
+    """A conditional write lost to a concurrent writer: re-read and try again."""
+
+
+def is_retryable(error: TransactWriteError) -> bool:
+    """A cancelled transaction that a re-read and retry can fix (a lost optimistic race)."""
+    if error.cause_response_code == "TransactionConflictException":
+        return True
+    reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None and r.code != "None"]
+    return bool(reasons) and all(code in RETRYABLE_REASONS for code in reasons)
+
+
+@contextmanager
+def lost_race_on_conflict() -> Iterator[None]:
+    """Turn a failed condition (put, update or transaction) into ``LostRace``."""
+    try:
+        yield
+    except TransactWriteError as error:
+        if is_retryable(error):
+            raise LostRace(str(error)) from None
+        raise
+    except (PutError, UpdateError) as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise LostRace(str(error)) from None
+        raise
+
+
+def raw_key(model: Model) -> dict[str, Any]:
+    data = model.serialize()
+    return {"pk": data["pk"], "sk": data["sk"]}

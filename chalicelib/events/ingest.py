@@ -1,0 +1,81 @@
+"""Accepting events over HTTP: validate, stamp, and hand them to the events queue.
+
+Events are packed into as few SQS messages as the size limit allows (one message per
+request for typical batches), so the HTTP side costs one GetItem (auth), one Query
+(definitions) and usually one SendMessageBatch per request.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from chalicelib import aws, clock, ids
+from chalicelib.config import settings
+from chalicelib.errors import AppError, Invalid
+from chalicelib.events import definitions
+from chalicelib.events.schemas import EraseMessage, EventsAccepted, EventsMessage, EventsPost, QueuedEvent
+
+MAX_FUTURE = timedelta(days=1)
+MESSAGE_BYTES = 200_000   # per SQS message, under the 256 KiB limit with headroom
+BATCH_BYTES = 250_000     # per SendMessageBatch call
+
+
+def accept(workspace_id: str, post: EventsPost, now: datetime) -> EventsAccepted:
+    """Validate the events, give them ids and times, and enqueue them (202)."""
+    errors = definitions.check(post.events, definitions.all_types(workspace_id))
+    if errors:
+        raise Invalid(errors=errors)
+    queued: list[QueuedEvent] = []
+    for index, event in enumerate(post.events):
+        moment = clock.parse_iso(event.timestamp) if event.timestamp else now
+        if moment > now + MAX_FUTURE:
+            raise Invalid(f"events[{index}].timestamp", "is more than a day in the future")
+        queued.append(QueuedEvent(
+            user_id=event.user_id, event_id=event.event_id or ids.new_id("ev"), name=event.name,
+            ts=clock.iso(moment), properties=event.properties,
+        ))
+    enqueue_events(workspace_id, queued, now)
+    return EventsAccepted(accepted=len(queued), event_ids=[e.event_id for e in queued])
+
+
+def pack(workspace_id: str, events: list[QueuedEvent], now: datetime) -> list[str]:
+    """Message bodies of at most MESSAGE_BYTES each, events in order."""
+    bodies: list[str] = []
+    current: list[QueuedEvent] = []
+    size = 0
+    for event in events:
+        event_size = len(event.model_dump_json()) + 1
+        if current and size + event_size > MESSAGE_BYTES:
+            bodies.append(EventsMessage(workspace_id=workspace_id, received_at=clock.iso(now), events=current).model_dump_json())
+            current, size = [], 0
+        current.append(event)
+        size += event_size
+    if current:
+        bodies.append(EventsMessage(workspace_id=workspace_id, received_at=clock.iso(now), events=current).model_dump_json())
+    return bodies
+
+
+def enqueue_events(workspace_id: str, events: list[QueuedEvent], now: datetime) -> None:
+    send(pack(workspace_id, events, now))
+
+
+def enqueue_erase(workspace_id: str, user_id: str) -> None:
+    send([EraseMessage(workspace_id=workspace_id, user_id=user_id).model_dump_json()])
+
+
+def send(bodies: list[str]) -> None:
+    """SendMessageBatch, as few calls as the 10-entry and byte limits allow; failures raise."""
+    url = aws.queue_url(settings.queue("events"))
+    batch: list[str] = []
+    size = 0
+    for body in bodies + [""]:
+        if batch and (not body or len(batch) == 10 or size + len(body) > BATCH_BYTES):
+            entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(batch)]
+            answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=entries)
+            if answer.get("Failed"):
+                raise AppError("the events queue refused a message; nothing was lost, send again: "
+                               + json.dumps(answer["Failed"][:1]))
+            batch, size = [], 0
+        if body:
+            batch.append(body)
+            size += len(body)

@@ -1,0 +1,28 @@
+"""Shared PynamoDB configuration.
+
+Tables are created by infra/resources.yaml (cloud) and by the local stack from that same
+file, never by ``Model.create_table``: the template is the one declaration.
+"""
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from chalicelib.config import settings
+
+
+def meta(table: str) -> type:
+    """A Meta class for a model on one of the template's tables."""
+
+    class Meta:
+        table_name = settings.table(table)
+        region = settings.region
+        max_retry_attempts = 5
+
+    return Meta
+
+
+class BaseModel(Model):
+    """Base for every model; keys are (pk, sk) strings that start with the workspace id."""
+
+    class Meta:
+        abstract = True

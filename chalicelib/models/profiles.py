@@ -1,0 +1,61 @@
+"""The profiles table: one item collection per end user (profile and per-event aggregates).
+
+pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>".
+GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.models.base import BaseModel, meta
+
+PROFILE_SK = "profile"
+STAT_PREFIX = "stat#"
+
+
+def user_pk(workspace_id: str, user_id: str) -> str:
+    return f"{workspace_id}#{user_id}"
+
+
+class ByWorkspace(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_workspace"
+        projection = AllProjection()
+
+    workspace_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+
+
+class ProfileItem(BaseModel):
+    Meta = meta("profiles")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=PROFILE_SK)
+    workspace_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    attributes = MapAttribute(default=dict)
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    push_token = UnicodeAttribute(null=True)
+    wechat_openid = UnicodeAttribute(null=True)
+    whatsapp = UnicodeAttribute(null=True)
+    viber = UnicodeAttribute(null=True)
+    tags = UnicodeSetAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+    by_workspace = ByWorkspace()
+
+
+class EventStatItem(BaseModel):
+    """Aggregates of one event name for one user, kept by the events handler."""
+
+    Meta = meta("profiles")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    event_count = NumberAttribute()
+    first_at = UnicodeAttribute()
+    last_at = UnicodeAttribute()
+    sums = MapAttribute(default=dict)
+    version = NumberAttribute()

@@ -1,0 +1,195 @@
+"""Profiles: upsert (merge), batch upsert, read with tags and event aggregates, list, erase."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import clock, dynamo, pagination
+from chalicelib.config import settings
+from chalicelib.errors import AppError, Invalid, NotFound
+from chalicelib.models.events import EventItem
+from chalicelib.models.profiles import PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk
+from chalicelib.profiles.schemas import (
+    CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
+    ProfileDetail, ProfileUpsert,
+)
+from chalicelib.schemas import PageQuery, field_path
+
+MAX_TRIES = 6
+
+
+def check_user_id(user_id: str) -> str:
+    if not re.match(USER_ID, user_id):
+        raise Invalid("user_id", "1-128 characters, no control characters, not starting with '#' or a space")
+    return user_id
+
+
+def to_api(item: ProfileItem) -> Profile:
+    return Profile(
+        user_id=item.user_id,
+        attributes=item.attributes.as_dict() if hasattr(item.attributes, "as_dict") else dict(item.attributes or {}),
+        **{c: getattr(item, c) for c in CHANNELS},
+        tags=sorted(item.tags or []),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+    )
+
+
+def new_profile(workspace_id: str, user_id: str, now: datetime) -> ProfileItem:
+    stamp = clock.iso(now)
+    return ProfileItem(
+        pk=user_pk(workspace_id, user_id), sk=PROFILE_SK, workspace_id=workspace_id, user_id=user_id,
+        attributes={}, created_at=stamp, updated_at=stamp, version=1,
+    )
+
+
+def _merge(item: ProfileItem, change: ProfileUpsert, now: datetime) -> None:
+    attributes = to_api(item).attributes
+    for name, value in change.attributes.items():
+        if value is None:
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+    item.attributes = attributes
+    for channel in CHANNELS:
+        if channel in change.model_fields_set:
+            setattr(item, channel, getattr(change, channel))
+    item.updated_at = clock.iso(now)
+
+
+def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]], now: datetime) -> list[ProfileItem]:
+    """Merge changes into profiles, creating missing ones; optimistic, by version.
+
+    Changes for the same user apply in order. Up to 100 profiles go in one transaction,
+    each conditioned on the version it was read at, so a concurrent writer is never
+    overwritten: the chunk is re-read and retried instead.
+    """
+    by_user: dict[str, list[ProfileUpsert]] = {}
+    for user_id, change in changes:
+        by_user.setdefault(user_id, []).append(change)
+    users = list(by_user)
+    saved: list[ProfileItem] = []
+    for part in dynamo.chunks(users, 100):
+        saved.extend(_upsert_chunk(workspace_id, part, by_user, now))
+    return saved
+
+
+def _upsert_chunk(workspace_id: str, users: Sequence[str], by_user: dict[str, list[ProfileUpsert]], now: datetime) -> list[ProfileItem]:
+    table = settings.table("profiles")
+    for attempt in range(MAX_TRIES):
+        raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]})[table]
+        existing = {i["user_id"]["S"]: ProfileItem.from_raw_data(i) for i in raw}
+        items = []
+        for user_id in users:
+            item = existing.get(user_id)
+            expected = int(item.version) if item else None
+            item = item or new_profile(workspace_id, user_id, now)
+            for change in by_user[user_id]:
+                _merge(item, change, now)
+            item.version = (expected or 0) + 1
+            items.append((item, expected))
+        try:
+            _save_all(items)
+            return [i for i, _ in items]
+        except dynamo.LostRace:
+            dynamo.backoff(attempt)
+    raise AppError("profiles are being changed concurrently; try again", code="conflict_retry")
+
+
+def _condition(expected: int | None) -> Any:
+    return ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
+
+
+def _save_all(items: list[tuple[ProfileItem, int | None]]) -> None:
+    """One conditional put for a single profile (1 WCU), a transaction for several (2 WCU each)."""
+    with dynamo.lost_race_on_conflict():
+        if len(items) == 1:
+            item, expected = items[0]
+            item.save(condition=_condition(expected))
+            return
+        with TransactWrite(connection=Connection(region=settings.region)) as tx:
+            for item, expected in items:
+                tx.save(item, condition=_condition(expected))
+
+
+def upsert(workspace_id: str, user_id: str, change: ProfileUpsert, now: datetime) -> Profile:
+    check_user_id(user_id)
+    return to_api(upsert_many(workspace_id, [(user_id, change)], now)[0])
+
+
+def upsert_batch(workspace_id: str, batch: ProfileBatch, now: datetime) -> ProfileBatchResult:
+    """Validate each item on its own: good ones are stored, bad ones reported by index."""
+    good: list[tuple[str, ProfileUpsert]] = []
+    errors: list[ItemError] = []
+    for index, raw in enumerate(batch.profiles):
+        try:
+            item = ProfileBatchItem.model_validate(raw)
+        except ValidationError as exc:
+            user_id = raw.get("user_id") if isinstance(raw.get("user_id"), str) else None
+            errors.append(ItemError(index=index, user_id=user_id, errors=[
+                {"field": field_path(e["loc"], f"profiles[{index}]"), "message": str(e["msg"])} for e in exc.errors()
+            ]))
+            continue
+        good.append((item.user_id, ProfileUpsert.model_validate(item.model_dump(exclude={"user_id"}, exclude_unset=True))))
+    if good:
+        upsert_many(workspace_id, good, now)
+    return ProfileBatchResult(accepted=len(good), errors=errors)
+
+
+def get_item(workspace_id: str, user_id: str) -> ProfileItem:
+    check_user_id(user_id)
+    try:
+        return ProfileItem.get(user_pk(workspace_id, user_id), PROFILE_SK)
+    except DoesNotExist:
+        raise NotFound(f"no profile {user_id}") from None
+
+
+def stats_of(workspace_id: str, user_id: str) -> dict[str, EventStat]:
+    items = EventStatItem.query(user_pk(workspace_id, user_id), EventStatItem.sk.startswith(STAT_PREFIX))
+    return {
+        s.name: EventStat(count=int(s.event_count), first_at=s.first_at, last_at=s.last_at,
+                          sums=dict(s.sums.as_dict() if hasattr(s.sums, "as_dict") else s.sums or {}))
+        for s in items
+    }
+
+
+def get(workspace_id: str, user_id: str) -> ProfileDetail:
+    item = get_item(workspace_id, user_id)
+    return ProfileDetail(**to_api(item).model_dump(), event_stats=stats_of(workspace_id, user_id))
+
+
+def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
+    start = pagination.decode(query.cursor, attribute="workspace_id", expected=workspace_id)
+    result = ProfileItem.by_workspace.query(workspace_id, limit=query.limit, last_evaluated_key=start)
+    items = [to_api(i) for i in result]
+    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
+
+
+ERASE_SYNC_LIMIT = 2_000
+
+
+def erase(workspace_id: str, user_id: str, *, limit: int = ERASE_SYNC_LIMIT) -> bool:
+    """Erase a user's profile, aggregates and events. True when everything is gone; False
+    when more than ``limit`` events remain and the caller should continue asynchronously."""
+    pk = user_pk(workspace_id, user_id)
+    profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}} for i in ProfileItem.query(pk, attributes_to_get=["pk", "sk"])]
+    dynamo.batch_delete(settings.table("profiles"), profile_keys)
+    removed = 0
+    events = EventItem.query(pk, attributes_to_get=["pk", "sk"], page_size=500)
+    batch: list[dict[str, Any]] = []
+    for event in events:
+        batch.append(dynamo.key(pk, event.sk))
+        if len(batch) == 500:
+            removed += dynamo.batch_delete(settings.table("events"), batch)
+            batch = []
+            if removed >= limit:
+                return False
+    dynamo.batch_delete(settings.table("events"), batch)
+    return True

@@ -1,0 +1,82 @@
+"""Workspace and API key schemas."""
+from __future__ import annotations
+
+from enum import Enum
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import Field, field_validator, model_validator
+
+from chalicelib.schemas import Request, Response
+
+_ZONES = available_timezones()
+
+
+class Role(str, Enum):
+    viewer = "viewer"
+    operator = "operator"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 0, "operator": 1, "admin": 2}[self.value]
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is not None and value not in _ZONES and value != "UTC":
+        raise ValueError(f"unknown IANA time zone {value!r}")
+    if value is not None:
+        ZoneInfo(value)
+    return value
+
+
+class WorkspaceCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+    timezone: str = "UTC"
+    event_retention_days: int | None = Field(None, ge=1, le=3650)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+class WorkspacePatch(Request):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    timezone: str | None = None
+    event_retention_days: int | None = Field(None, ge=1, le=3650)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "WorkspacePatch":
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, timezone, event_retention_days")
+        return self
+
+
+class Workspace(Response):
+    id: str
+    name: str
+    timezone: str
+    event_retention_days: int
+    created_at: str
+    updated_at: str
+
+
+class ApiKeyCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+
+
+class ApiKey(Response):
+    id: str
+    name: str
+    role: Role
+    hint: str = Field(description="the last characters of the secret, to tell keys apart")
+    created_at: str
+
+
+class ApiKeyCreated(ApiKey):
+    secret: str = Field(description="the bearer token; shown once, stored only as a hash")
+
+
+class WorkspaceCreated(Response):
+    workspace: Workspace
+    api_key: ApiKeyCreated
