@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 
 from chalicelib import clock
 from chalicelib.errors import Invalid, NotFound
@@ -22,7 +23,7 @@ def change(workspace_id: str, user_id: str, request: TagsChange, now: datetime) 
     stamp = ProfileItem.updated_at.set(clock.iso(now))
     try:
         if request.add:
-            room = (ProfileItem.tags.does_not_exist()) | (ProfileItem.tags.size() <= MAX_TAGS - len(request.add))
+            room = (ProfileItem.tags.does_not_exist()) | (size(ProfileItem.tags) <= MAX_TAGS - len(request.add))
             item.update(actions=[ProfileItem.tags.add(set(request.add)), stamp], condition=exists & room)
         if request.remove:
             item.update(actions=[ProfileItem.tags.delete(set(request.remove)), stamp], condition=exists)
