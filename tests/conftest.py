@@ -1,0 +1,151 @@
+"""Fixtures: one moto backend and one set of tables per test session (tenancy isolates
+tests: each makes its own workspace), the Chalice app through chalice.test.Client, and
+helpers to call the API and drain the queues through the real handlers."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+BOOTSTRAP_KEY = "test-org-admin-key"
+ROOT = Path(__file__).resolve().parents[1]
+
+# Before anything builds a client or reads config.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_XRAY_SDK_ENABLED": "false",
+    "MA_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "MA_LOG_LEVEL": "WARNING", "MA_STAGE": "test",
+})
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MA_RESOURCE_PREFIX"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def aws_backend():
+    """moto for the whole session, with the template's tables and queues."""
+    with mock_aws():
+        from chalicelib import aws
+        from chalicelib.config import settings
+        from chalicelib.local import resources
+
+        aws.reset()
+        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
+        yield
+        aws.reset()
+
+
+@pytest.fixture(scope="session")
+def app(aws_backend):
+    from chalicelib.local import gateway
+
+    gateway.install()
+    import app as app_module
+
+    return app_module.app
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def content_type(self) -> str:
+        return {k.lower(): v for k, v in self.headers.items()}.get("content-type", "")
+
+
+class Api:
+    """Calls the app in-process through chalice.test.Client."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def call(self, method: str, path: str, body: Any = None, *, key: str | None = None,
+             raw: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+        sent = {"Content-Type": "application/json"}
+        if key:
+            sent["Authorization"] = f"Bearer {key}"
+        sent.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        r = self.client.http.request(method, path, headers=sent, body=data)
+        return Reply(r.status_code, dict(r.headers), r.body)
+
+    def get(self, path: str, **kw: Any) -> Reply:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Reply:
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture(scope="session")
+def api(app) -> Api:
+    return Api(Client(app, project_dir=str(ROOT)))
+
+
+@dataclass
+class Workspace:
+    id: str
+    admin_key: str
+    api: Api
+
+    def key(self, role: str) -> str:
+        r = self.api.post("/v1/api-keys", {"name": f"{role} key", "role": role}, key=self.admin_key)
+        assert r.status == 201, r.json
+        return r.json["secret"]
+
+
+@pytest.fixture
+def new_workspace(api) -> Callable[..., Workspace]:
+    def make(name: str = "Test", **extra: Any) -> Workspace:
+        r = api.post("/v1/workspaces", {"name": name, "timezone": "Asia/Shanghai", **extra}, key=BOOTSTRAP_KEY)
+        assert r.status == 201, r.json
+        return Workspace(r.json["workspace"]["id"], r.json["api_key"]["secret"], api)
+
+    return make
+
+
+@pytest.fixture
+def workspace(new_workspace) -> Workspace:
+    return new_workspace()
+
+
+@pytest.fixture
+def drain(app) -> Callable[[], int]:
+    """Deliver every queued message to its handler, as Lambda's event source would."""
+    from chalicelib.local.pump import drain_inline
+
+    return lambda: drain_inline(app)
+
+
+@pytest.fixture(autouse=True)
+def _empty_queues(request):
+    """A test that reaches AWS starts with empty queues (messages belong to the test that sent them)."""
+    if "aws_backend" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("aws_backend")
+    from chalicelib import aws
+
+    for url in aws.sqs().list_queues().get("QueueUrls", []):
+        aws.sqs().purge_queue(QueueUrl=url)
+    yield
