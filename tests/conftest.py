@@ -29,6 +29,9 @@ from moto import mock_aws  # noqa: E402
 @pytest.fixture(scope="session")
 def aws_backend():
     """moto for the whole session, with the template's tables and queues."""
+    from chalicelib.local import moto_speedups
+
+    moto_speedups.install()
     with mock_aws():
         from chalicelib import aws
         from chalicelib.config import settings
@@ -146,6 +149,9 @@ def _empty_queues(request):
     request.getfixturevalue("aws_backend")
     from chalicelib import aws
 
-    for url in aws.sqs().list_queues().get("QueueUrls", []):
-        aws.sqs().purge_queue(QueueUrl=url)
+    sqs = aws.sqs()
+    for url in sqs.list_queues().get("QueueUrls", []):
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
     yield

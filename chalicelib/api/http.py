@@ -14,6 +14,7 @@ from typing import Any, Callable
 from chalice import Blueprint
 from chalice import Response as ChaliceResponse
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from chalicelib import logs
 from chalicelib.errors import PROBLEM_CONTENT_TYPE, AppError, Invalid, problem
@@ -67,9 +68,8 @@ def _read_json(raw: bytes | None) -> Any:
 
 
 def _shape(result: Any) -> Any:
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json", exclude_none=False)
-    return result
+    """Models (also inside dicts and lists) as JSON-ready data."""
+    return to_jsonable_python(result)
 
 
 def endpoint(

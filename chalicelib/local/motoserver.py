@@ -27,6 +27,10 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     from moto.server import ThreadedMotoServer
 
+    from chalicelib.local import moto_speedups
+
+    moto_speedups.install()
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     while True:

@@ -175,9 +175,10 @@ def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
 ERASE_SYNC_LIMIT = 2_000
 
 
-def erase(workspace_id: str, user_id: str, *, limit: int = ERASE_SYNC_LIMIT) -> bool:
+def erase(workspace_id: str, user_id: str, *, limit: int | None = None) -> bool:
     """Erase a user's profile, aggregates and events. True when everything is gone; False
     when more than ``limit`` events remain and the caller should continue asynchronously."""
+    limit = limit or ERASE_SYNC_LIMIT
     pk = user_pk(workspace_id, user_id)
     profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}} for i in ProfileItem.query(pk, attributes_to_get=["pk", "sk"])]
     dynamo.batch_delete(settings.table("profiles"), profile_keys)

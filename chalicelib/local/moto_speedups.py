@@ -1,0 +1,61 @@
+"""Make moto's TransactWriteItems cost what the transaction touches, not the table size.
+
+moto 5.2 deep-copies every table a transaction touches, once per item, to roll back on
+failure: a 100-item transaction on a table of 50,000 items copies it 100 times, and the
+local stack and the test suite slow down as their tables grow. This keeps moto's own
+transaction logic and replaces only the rollback: it snapshots the touched items and
+restores them if the transaction fails. Local development and tests only; deployed code
+talks to DynamoDB.
+"""
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    def _deepcopy(value: Any, memo: Any = None) -> Any:
+        # The transaction's table "backup" becomes the live table; rollback is done below.
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = types.SimpleNamespace(deepcopy=_deepcopy)  # type: ignore[attr-defined]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        touched: list[tuple[str, dict[str, Any], Any]] = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table_name = op.get("TableName")
+            if table_name not in self.tables:
+                continue
+            table = self.tables[table_name]
+            if "Key" in op:
+                key = op["Key"]
+            else:
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            before = self.get_item(table_name, key)
+            touched.append((table_name, key, copy.deepcopy(before.to_json()["Attributes"]) if before else None))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table_name, key, attributes in reversed(touched):
+                if attributes is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attributes)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+    _installed = True

@@ -1,0 +1,171 @@
+"""Profiles and tags through the HTTP API."""
+from __future__ import annotations
+
+
+def test_put_creates_then_merges_a_profile(api, workspace):
+    key = workspace.admin_key
+    r = api.put("/v1/profiles/alice", {"attributes": {"city": "Hangzhou", "age": 30}, "email": "a@example.com"}, key=key)
+    assert r.status == 200
+    assert r.json["attributes"] == {"city": "Hangzhou", "age": 30}
+
+    r = api.put("/v1/profiles/alice", {"attributes": {"age": 31, "city": None, "plan": "gold"}, "phone": "+8613800000001"}, key=key)
+
+    assert r.status == 200
+    got = api.get("/v1/profiles/alice", key=key).json
+    assert got["attributes"] == {"age": 31, "plan": "gold"}
+    assert got["email"] == "a@example.com" and got["phone"] == "+8613800000001"
+    assert got["tags"] == [] and got["event_stats"] == {}
+    assert got["created_at"] <= got["updated_at"]
+
+
+def test_null_channel_address_is_removed(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/bob", {"email": "b@example.com"}, key=key)
+    api.put("/v1/profiles/bob", {"email": None}, key=key)
+    assert api.get("/v1/profiles/bob", key=key).json["email"] is None
+
+
+def test_put_validates_fields_by_name(api, workspace):
+    r = api.put("/v1/profiles/carol", {"attributes": {"bad name!": 1}, "phone": "12345", "email": "nope", "colour": "red"},
+                key=workspace.admin_key)
+    assert r.status == 400
+    assert r.content_type.startswith("application/problem+json")
+    fields = {e["field"] for e in r.json["errors"]}
+    assert fields == {"attributes", "phone", "email", "colour"}
+    assert api.get("/v1/profiles/carol", key=workspace.admin_key).status == 404
+
+
+def test_unknown_profile_is_404(api, workspace):
+    r = api.get("/v1/profiles/nobody", key=workspace.admin_key)
+    assert r.status == 404 and r.json["code"] == "not_found"
+
+
+def test_another_workspaces_profile_is_404(api, workspace, new_workspace):
+    other = new_workspace("Other")
+    api.put("/v1/profiles/secret-user", {"attributes": {"x": 1}}, key=other.admin_key)
+
+    assert api.get("/v1/profiles/secret-user", key=workspace.admin_key).status == 404
+    assert api.delete("/v1/profiles/secret-user", key=workspace.admin_key).status == 404
+    assert api.post("/v1/profiles/secret-user/tags", {"add": ["x"]}, key=workspace.admin_key).status == 404
+    assert api.get("/v1/profiles/secret-user/events", key=workspace.admin_key).status == 404
+    assert api.get("/v1/profiles", key=workspace.admin_key).json["items"] == []
+    assert api.get("/v1/profiles/secret-user", key=other.admin_key).status == 200
+
+
+def test_list_profiles_pages_with_a_cursor(api, workspace):
+    for n in range(5):
+        api.put(f"/v1/profiles/p{n}", {"attributes": {"n": n}}, key=workspace.admin_key)
+    seen, cursor = [], None
+    for _ in range(5):
+        path = "/v1/profiles?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(path, key=workspace.admin_key).json
+        seen += [p["user_id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [f"p{n}" for n in range(5)]
+
+
+def test_list_limit_and_cursor_are_validated(api, workspace, new_workspace):
+    assert api.get("/v1/profiles?limit=500", key=workspace.admin_key).json["errors"][0]["field"] == "limit"
+    r = api.get("/v1/profiles?cursor=garbage", key=workspace.admin_key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "cursor"
+    other = new_workspace("Other")
+    for n in range(3):
+        api.put(f"/v1/profiles/o{n}", {}, key=other.admin_key)
+    foreign = api.get("/v1/profiles?limit=1", key=other.admin_key).json["next_cursor"]
+    assert api.get(f"/v1/profiles?cursor={foreign}", key=workspace.admin_key).status == 400
+
+
+def test_batch_keeps_good_items_and_reports_bad_ones_by_index(api, workspace):
+    r = api.post("/v1/profiles:batch", {"profiles": [
+        {"user_id": "b1", "attributes": {"tier": "a"}},
+        {"user_id": "b2", "phone": "not-a-phone"},
+        {"attributes": {}},
+        {"user_id": "b1", "attributes": {"seen": True}},
+    ]}, key=workspace.admin_key)
+
+    assert r.status == 200
+    assert r.json["accepted"] == 2
+    assert [(e["index"], e["errors"][0]["field"]) for e in r.json["errors"]] == [
+        (1, "profiles[1].phone"), (2, "profiles[2].user_id")]
+    assert api.get("/v1/profiles/b1", key=workspace.admin_key).json["attributes"] == {"tier": "a", "seen": True}
+    assert api.get("/v1/profiles/b2", key=workspace.admin_key).status == 404
+
+
+def test_batch_of_1000_profiles_is_accepted_and_more_is_refused(api, workspace):
+    profiles = [{"user_id": f"bulk-{n:04d}", "attributes": {"n": n}} for n in range(1000)]
+    r = api.post("/v1/profiles:batch", {"profiles": profiles}, key=workspace.admin_key)
+    assert r.status == 200 and r.json["accepted"] == 1000
+    assert api.get("/v1/profiles/bulk-0999", key=workspace.admin_key).json["attributes"] == {"n": 999}
+    too_many = api.post("/v1/profiles:batch", {"profiles": profiles + [{"user_id": "x"}]}, key=workspace.admin_key)
+    assert too_many.status == 400 and too_many.json["errors"][0]["field"] == "profiles"
+
+
+def test_tags_are_added_and_removed(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/t1", {}, key=key)
+    r = api.post("/v1/profiles/t1/tags", {"add": ["vip", "newsletter"]}, key=key)
+    assert r.status == 200 and r.json["tags"] == ["newsletter", "vip"]
+    r = api.post("/v1/profiles/t1/tags", {"add": ["beta"], "remove": ["vip"]}, key=key)
+    assert r.json["tags"] == ["beta", "newsletter"]
+    again = api.post("/v1/profiles/t1/tags", {"add": ["beta"], "remove": ["vip"]}, key=key)
+    assert again.json["tags"] == ["beta", "newsletter"]
+    assert api.get("/v1/profiles/t1", key=key).json["tags"] == ["beta", "newsletter"]
+
+
+def test_tag_changes_are_validated(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/t2", {}, key=key)
+    assert api.post("/v1/profiles/t2/tags", {}, key=key).status == 400
+    r = api.post("/v1/profiles/t2/tags", {"add": ["a"], "remove": ["a"]}, key=key)
+    assert r.status == 400
+    r = api.post("/v1/profiles/t2/tags", {"add": ["a,b"]}, key=key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "add"
+    assert api.post("/v1/profiles/nobody/tags", {"add": ["a"]}, key=key).status == 404
+
+
+def test_a_profile_holds_a_bounded_number_of_tags(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/t3", {}, key=key)
+    for start in range(0, 200, 50):
+        assert api.post("/v1/profiles/t3/tags", {"add": [f"t{n}" for n in range(start, start + 50)]}, key=key).status == 200
+    r = api.post("/v1/profiles/t3/tags", {"add": ["one-too-many"]}, key=key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "add"
+
+
+def test_delete_erases_profile_events_and_aggregates(api, workspace, drain):
+    key = workspace.admin_key
+    api.post("/v1/events", {"events": [{"user_id": "gone", "name": "purchase", "properties": {"amount": 5}}]}, key=key)
+    drain()
+    assert api.get("/v1/profiles/gone", key=key).json["event_stats"]["purchase"]["count"] == 1
+
+    assert api.delete("/v1/profiles/gone", key=key).status == 204
+
+    assert api.get("/v1/profiles/gone", key=key).status == 404
+    from chalicelib.models.events import EventItem
+    from chalicelib.models.profiles import ProfileItem
+
+    assert list(EventItem.query(f"{workspace.id}#gone")) == []
+    assert list(ProfileItem.query(f"{workspace.id}#gone")) == []
+    assert api.delete("/v1/profiles/gone", key=key).status == 404
+
+
+def test_erasing_a_user_with_many_events_continues_through_the_queue(api, workspace, drain, monkeypatch):
+    from chalicelib.models.events import EventItem
+    from chalicelib.profiles import profiles
+
+    key = workspace.admin_key
+    events = [{"user_id": "heavy", "name": "view", "event_id": f"e{n}"} for n in range(500)]
+    api.post("/v1/events", {"events": events}, key=key)
+    api.post("/v1/events", {"events": [dict(e, event_id=e["event_id"] + "b") for e in events]}, key=key)
+    drain()
+    monkeypatch.setattr(profiles, "ERASE_SYNC_LIMIT", 500)
+
+    assert api.delete("/v1/profiles/heavy", key=key).status == 204
+    assert api.get("/v1/profiles/heavy", key=key).status == 404
+    assert EventItem.count(f"{workspace.id}#heavy") > 0
+
+    drain()
+
+    assert EventItem.count(f"{workspace.id}#heavy") == 0
