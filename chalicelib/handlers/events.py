@@ -22,7 +22,7 @@ ERASE_PER_MESSAGE = 20_000
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Process an SQS batch; returns the partial batch failure report."""
-    processor = BatchProcessor(event_type=EventType.SQS)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(process_partial_response(event=event, record_handler=process_record, processor=processor, context=context))
 
 

@@ -1,0 +1,79 @@
+"""One problem+json shape for every error, whoever produces it."""
+from __future__ import annotations
+
+import pytest
+
+PROBLEM_KEYS = {"type", "title", "status", "code", "detail"}
+
+
+def assert_problem(reply, status: int, code: str) -> dict:
+    assert reply.status == status, reply.body
+    assert reply.content_type.startswith("application/problem+json")
+    body = reply.json
+    assert PROBLEM_KEYS <= set(body) and body["status"] == status and body["code"] == code
+    return body
+
+
+def test_unknown_route_is_a_404_problem(api, workspace):
+    assert_problem(api.get("/v1/nothing-here", key=workspace.admin_key), 404, "not_found")
+    assert_problem(api.get("/v1/nothing-here"), 404, "not_found")
+
+
+def test_unsupported_method_is_a_405_problem(api, workspace):
+    assert_problem(api.call("PATCH", "/v1/events", {}, key=workspace.admin_key), 405, "method_not_allowed")
+
+
+def test_malformed_json_is_a_400_naming_the_body(api, workspace):
+    body = assert_problem(api.call("PUT", "/v1/profiles/u", raw=b"{not json", key=workspace.admin_key), 400, "validation_error")
+    assert body["errors"][0]["field"] == "body"
+
+
+def test_missing_body_is_a_400(api, workspace):
+    body = assert_problem(api.call("POST", "/v1/events", raw=b"", key=workspace.admin_key), 400, "validation_error")
+    assert body["errors"][0]["field"] == "body"
+
+
+def test_a_json_array_body_is_a_400(api, workspace):
+    assert_problem(api.call("POST", "/v1/events", raw=b"[]", key=workspace.admin_key), 400, "validation_error")
+
+
+def test_non_json_content_type_is_a_415_problem(api, workspace):
+    reply = api.call("POST", "/v1/events", raw=b"a=b", key=workspace.admin_key,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_problem(reply, 415, "unsupported_media_type")
+
+
+def test_oversized_body_is_a_413_and_nothing_is_written(api, workspace, drain):
+    from chalicelib.config import settings
+
+    padding = "x" * (settings.max_body_bytes + 1)
+    reply = api.post("/v1/events", {"events": [{"user_id": "big", "name": "x", "properties": {"p": padding}}]},
+                     key=workspace.admin_key)
+
+    assert_problem(reply, 413, "payload_too_large")
+    assert drain() == 0
+
+
+def test_unknown_fields_are_refused_by_name(api, workspace):
+    body = assert_problem(api.put("/v1/profiles/u", {"atributes": {}}, key=workspace.admin_key), 400, "validation_error")
+    assert body["errors"] == [{"field": "atributes", "message": "unknown field"}]
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(api, workspace, monkeypatch):
+    from chalicelib.tenancy import workspaces
+
+    def explode(*args):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(workspaces, "get", explode)
+    body = assert_problem(api.get("/v1/workspace", key=workspace.admin_key), 500, "internal_error")
+    assert "secret internals" not in str(body)
+
+
+@pytest.mark.parametrize("path", ["/health", "/v1/openapi.json"])
+def test_public_routes_need_no_key(api, path):
+    assert api.get(path).status == 200
+
+
+def test_every_response_carries_a_request_id(api):
+    assert api.get("/health").headers.get("X-Request-Id")

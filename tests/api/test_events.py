@@ -1,0 +1,122 @@
+"""POST /v1/events, a user's events, and event definitions."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+def test_events_are_accepted_then_stored_and_aggregated_by_the_queue_handler(api, workspace, drain):
+    key = workspace.admin_key
+    r = api.post("/v1/events", {"events": [
+        {"user_id": "u1", "name": "purchase", "timestamp": "2026-11-20T10:00:00+08:00", "properties": {"amount": 10.5}},
+        {"user_id": "u1", "name": "purchase", "timestamp": "2026-11-21T10:00:00+08:00", "properties": {"amount": 20}},
+        {"user_id": "u1", "name": "app_open"},
+    ]}, key=key)
+    assert r.status == 202
+    assert r.json["accepted"] == 3 and len(set(r.json["event_ids"])) == 3
+    assert api.get("/v1/profiles/u1", key=key).status == 404  # not yet: it goes through the queue
+
+    assert drain() == 1
+
+    stats = api.get("/v1/profiles/u1", key=key).json["event_stats"]
+    assert stats["purchase"] == {"count": 2, "first_at": "2026-11-20T02:00:00.000Z",
+                                 "last_at": "2026-11-21T02:00:00.000Z", "sums": {"amount": 30.5}}
+    assert stats["app_open"]["count"] == 1
+
+
+def test_the_same_event_id_is_stored_and_counted_once(api, workspace, drain):
+    key = workspace.admin_key
+    event = {"user_id": "u2", "name": "purchase", "event_id": "order-1", "properties": {"amount": 5}}
+    api.post("/v1/events", {"events": [event, event]}, key=key)
+    api.post("/v1/events", {"events": [event]}, key=key)
+    drain()
+
+    assert api.get("/v1/profiles/u2", key=key).json["event_stats"]["purchase"]["count"] == 1
+    assert len(api.get("/v1/profiles/u2/events", key=key).json["items"]) == 1
+
+
+def test_events_list_newest_first_filtered_by_name_with_cursor(api, workspace, drain):
+    key = workspace.admin_key
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    events = [{"user_id": "u3", "name": "view" if n % 2 else "click", "event_id": f"e{n}",
+               "timestamp": (base + timedelta(hours=n)).isoformat()} for n in range(6)]
+    api.post("/v1/events", {"events": events}, key=key)
+    drain()
+
+    everything = api.get("/v1/profiles/u3/events", key=key).json["items"]
+    assert [e["event_id"] for e in everything] == ["e5", "e4", "e3", "e2", "e1", "e0"]
+    page1 = api.get("/v1/profiles/u3/events?name=view&limit=2", key=key).json
+    assert [e["event_id"] for e in page1["items"]] == ["e5", "e3"]
+    page2 = api.get(f"/v1/profiles/u3/events?name=view&limit=2&cursor={page1['next_cursor']}", key=key).json
+    assert [e["event_id"] for e in page2["items"]] == ["e1"]
+
+
+def test_expired_events_are_not_listed(api, workspace, drain):
+    key = workspace.admin_key
+    api.patch("/v1/workspace", {"event_retention_days": 1}, key=key)
+    old = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
+    api.post("/v1/events", {"events": [{"user_id": "u4", "name": "view", "timestamp": old},
+                                       {"user_id": "u4", "name": "view"}]}, key=key)
+    drain()
+
+    assert len(api.get("/v1/profiles/u4/events", key=key).json["items"]) == 1
+    assert api.get("/v1/profiles/u4", key=key).json["event_stats"]["view"]["count"] == 2
+
+
+def test_event_validation_names_the_field_and_enqueues_nothing(api, workspace, drain):
+    key = workspace.admin_key
+    r = api.post("/v1/events", {"events": [
+        {"user_id": "ok", "name": "fine"},
+        {"user_id": "u", "name": "bad name"},
+        {"user_id": "u", "name": "x", "timestamp": "2026-11-20T10:00:00"},
+        {"name": "x"},
+    ]}, key=key)
+    assert r.status == 400
+    assert {e["field"] for e in r.json["errors"]} == {"events[1].name", "events[2].timestamp", "events[3].user_id"}
+    assert drain() == 0
+
+
+def test_event_batch_limits(api, workspace):
+    key = workspace.admin_key
+    assert api.post("/v1/events", {"events": []}, key=key).status == 400
+    many = [{"user_id": "u", "name": "x"}] * 501
+    r = api.post("/v1/events", {"events": many}, key=key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "events"
+    future = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    r = api.post("/v1/events", {"events": [{"user_id": "u", "name": "x", "timestamp": future}]}, key=key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "events[0].timestamp"
+
+
+def test_viewers_cannot_post_events(api, workspace):
+    r = api.post("/v1/events", {"events": [{"user_id": "u", "name": "x"}]}, key=workspace.key("viewer"))
+    assert r.status == 403
+
+
+def test_events_of_one_workspace_never_reach_another(api, workspace, new_workspace, drain):
+    other = new_workspace("Other")
+    api.post("/v1/events", {"events": [{"user_id": "shared-id", "name": "purchase", "event_id": "same"}]}, key=other.admin_key)
+    api.post("/v1/events", {"events": [{"user_id": "shared-id", "name": "purchase", "event_id": "same"}]}, key=workspace.admin_key)
+    drain()
+
+    for ws in (workspace, other):
+        assert api.get("/v1/profiles/shared-id", key=ws.admin_key).json["event_stats"]["purchase"]["count"] == 1
+
+
+def test_event_definitions_declare_property_types_that_ingestion_checks(api, workspace):
+    key = workspace.admin_key
+    r = api.post("/v1/event-definitions", {"name": "purchase", "description": "an order",
+                                           "properties": {"amount": "number", "sku": "string"}}, key=key)
+    assert r.status == 201 and r.json["properties"] == {"amount": "number", "sku": "string"}
+    assert api.post("/v1/event-definitions", {"name": "purchase"}, key=key).json["code"] == "already_exists"
+    assert [d["name"] for d in api.get("/v1/event-definitions", key=key).json["items"]] == ["purchase"]
+
+    r = api.post("/v1/events", {"events": [{"user_id": "u", "name": "purchase", "properties": {"amount": "ten"}}]}, key=key)
+
+    assert r.status == 400 and r.json["errors"] == [
+        {"field": "events[0].properties.amount", "message": "expected number as defined for purchase"}]
+    ok = api.post("/v1/events", {"events": [{"user_id": "u", "name": "purchase", "properties": {"amount": 10, "extra": 1}}]}, key=key)
+    assert ok.status == 202
+
+
+def test_event_definition_property_types_are_validated(api, workspace):
+    r = api.post("/v1/event-definitions", {"name": "x", "properties": {"a": "money"}}, key=workspace.admin_key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "properties.a"

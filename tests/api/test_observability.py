@@ -1,0 +1,61 @@
+"""Structured logs with request and workspace ids; no secret in any log line; X-Ray silent here."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+
+@pytest.fixture
+def log_stream():
+    """The JSON log output, at DEBUG, for the duration of a test."""
+    from chalicelib import logs
+
+    stream = io.StringIO()
+    handler = logs.logger.registered_handler
+    previous = handler.setStream(stream)
+    logs.logger.setLevel("DEBUG")
+    yield stream
+    logs.logger.setLevel("WARNING")
+    handler.setStream(previous)
+    logs.clear()
+
+
+def test_no_secret_reaches_the_logs(api, workspace, log_stream, monkeypatch):
+    from chalicelib import logs
+    from chalicelib.tenancy import workspaces
+
+    created = api.post("/v1/api-keys", {"name": "k", "role": "operator"}, key=workspace.admin_key).json
+    api.get("/v1/workspace", key=created["secret"])
+    api.get("/v1/workspace", key=created["secret"] + "wrong")
+    monkeypatch.setattr(workspaces, "get", lambda *a: 1 / 0)
+    api.get("/v1/workspace", key=created["secret"])
+    logs.logger.info("probe")
+    out = log_stream.getvalue()
+    assert "probe" in out
+    assert created["secret"] not in out and workspace.admin_key not in out
+    assert created["secret"].split(".")[-1] not in out
+
+
+def test_log_lines_are_json_with_request_and_workspace_ids(api, workspace, log_stream, monkeypatch):
+    from chalicelib.tenancy import workspaces
+
+    def explode(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(workspaces, "get", explode)
+    api.get("/v1/workspace", key=workspace.admin_key)
+
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    error = next(line for line in lines if line["message"] == "unhandled error")
+    assert error["level"] == "ERROR"
+    assert error["workspace_id"] == workspace.id and error["request_id"]
+    assert "boom" in error["exception"]
+
+
+def test_tracing_is_off_outside_lambda():
+    from chalicelib import aws
+
+    aws.enable_tracing()
+    assert aws._patched is False
