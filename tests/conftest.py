@@ -29,9 +29,9 @@ from moto import mock_aws  # noqa: E402
 @pytest.fixture(scope="session")
 def aws_backend():
     """moto for the whole session, with the template's tables and queues."""
-    from chalicelib.local import moto_speedups
+    from chalicelib.local import moto_patches
 
-    moto_speedups.install()
+    moto_patches.install()
     with mock_aws():
         from chalicelib import aws
         from chalicelib.config import settings

@@ -27,9 +27,9 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_speedups
+    from chalicelib.local import moto_patches
 
-    moto_speedups.install()
+    moto_patches.install()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()

@@ -1,4 +1,9 @@
-"""Make moto's TransactWriteItems cost what the transaction touches, not the table size.
+"""Make moto's DynamoDB safe under concurrent clients and its transactions cheap.
+
+moto's server is threaded but its DynamoDB backend has no locking: two transactions at
+once interleave their condition checks and writes, and a failed one "rolls back" over the
+other's writes. The local stack runs several pump workers, so every DynamoDB call is
+serialised here, as DynamoDB's own item-level atomicity would make them appear.
 
 moto 5.2 deep-copies every table a transaction touches, once per item, to roll back on
 failure: a 100-item transaction on a table of 50,000 items copies it 100 times, and the
@@ -10,13 +15,16 @@ talks to DynamoDB.
 from __future__ import annotations
 
 import copy
+import threading
 import types
 from typing import Any
 
 _installed = False
+_lock = threading.RLock()
 
 
 def install() -> None:
+    """Patch moto in this process (the local moto server, or the tests' in-process mock)."""
     global _installed
     if _installed:
         return
@@ -58,4 +66,14 @@ def install() -> None:
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    dispatch = DynamoHandler.call_action
+
+    def serialised_call_action(self: Any) -> Any:
+        with _lock:
+            return dispatch(self)
+
+    DynamoHandler.call_action = serialised_call_action
     _installed = True

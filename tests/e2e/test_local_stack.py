@@ -1,0 +1,150 @@
+"""End to end: `make run`'s stack in a subprocess, driven over real HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = "e2e-org-admin-key"
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, state_dir: Path, *, demo: bool = False):
+        self.port = free_port()
+        self.log = state_dir.parent / f"stack-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MA_"))}
+        env.update({"MA_BOOTSTRAP_KEY": BOOTSTRAP, "MA_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+        args = [sys.executable, "-m", "chalicelib.local.stack", "--port", str(self.port), "--state-dir", str(state_dir)]
+        if not demo:
+            args.append("--no-demo")
+        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if self.call("GET", "/health")[0] == 200 and "Ctrl-C" in self.output():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError("the stack did not start within 90 s:\n" + self.output())
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def call(self, method: str, path: str, body=None, key: str | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if key:
+            request.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                raw = reply.read()
+                return reply.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                return self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    running = Stack(tmp_path / "state")
+    yield running
+    running.stop()
+
+
+def poll(check, timeout: float = 30.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def test_events_over_http_become_aggregates(stack):
+    status, created = stack.call("POST", "/v1/workspaces", {"name": "E2E", "timezone": "UTC"}, key=BOOTSTRAP)
+    assert status == 201
+    key = created["api_key"]["secret"]
+    for batch in range(3):
+        events = [{"user_id": f"u{n % 10}", "name": "purchase", "event_id": f"b{batch}-e{n}",
+                   "properties": {"amount": 1}} for n in range(100)]
+        assert stack.call("POST", "/v1/events", {"events": events}, key=key)[0] == 202
+    # A client retry of the last request must not count twice.
+    assert stack.call("POST", "/v1/events", {"events": events}, key=key)[0] == 202
+
+    def counted():
+        replies = [stack.call("GET", f"/v1/profiles/u{n}", key=key) for n in range(10)]
+        return all(s == 200 and r["event_stats"].get("purchase", {}).get("count") == 30 for s, r in replies)
+
+    assert poll(counted), stack.call("GET", "/v1/profiles/u0", key=key)
+    status, profile = stack.call("GET", "/v1/profiles/u0", key=key)
+    assert profile["event_stats"]["purchase"]["sums"] == {"amount": 30}
+
+
+def test_unknown_routes_are_problem_404s_and_the_clock_moves(stack):
+    status, body = stack.call("GET", "/v1/no-such-route")
+    assert status == 404 and body["code"] == "not_found"
+    before = stack.call("POST", "/_local/clock", {"advance_seconds": 0})[1]["now"]
+    after = stack.call("POST", "/_local/clock", {"advance_seconds": 3600})[1]["now"]
+    assert int(after[11:13]) == (int(before[11:13]) + 1) % 24
+    assert stack.call("POST", "/_local/clock", {"advance_seconds": -5})[0] == 400
+
+
+def test_state_persists_across_a_clean_restart(tmp_path):
+    state_dir = tmp_path / "state"
+    first = Stack(state_dir)
+    _, created = first.call("POST", "/v1/workspaces", {"name": "Keep", "timezone": "UTC"}, key=BOOTSTRAP)
+    key = created["api_key"]["secret"]
+    first.call("PUT", "/v1/profiles/kept", {"attributes": {"a": 1}}, key=key)
+    first.call("POST", "/v1/events", {"events": [{"user_id": "kept", "name": "signup"}]}, key=key)
+    first.call("POST", "/_local/clock", {"advance_seconds": 0})  # drains the queue
+    assert first.stop() == 0
+    assert "stopped." in first.output()
+
+    second = Stack(state_dir)
+    try:
+        status, profile = second.call("GET", "/v1/profiles/kept", key=key)
+        assert status == 200 and profile["attributes"] == {"a": 1}
+        assert profile["event_stats"]["signup"]["count"] == 1
+    finally:
+        second.stop()
+
+
+def test_the_demo_workspace_key_is_printed_and_works(tmp_path):
+    demo = Stack(tmp_path / "state", demo=True)
+    try:
+        key = re.search(r"demo admin key\s+(\S+)", demo.output()).group(1)
+        status, page = demo.call("GET", "/v1/profiles?limit=5", key=key)
+        assert status == 200 and len(page["items"]) == 5
+        assert BOOTSTRAP in demo.output()
+    finally:
+        demo.stop()
