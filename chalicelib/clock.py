@@ -39,7 +39,8 @@ def set_offset(seconds: float) -> None:
 
 def iso(moment: datetime) -> str:
     """UTC, millisecond precision, fixed width, so the strings sort as the times do."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def parse_iso(value: str) -> datetime:

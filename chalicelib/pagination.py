@@ -8,6 +8,8 @@ from typing import Any
 
 from chalicelib.errors import Invalid
 
+MAX_CURSOR = 2048
+
 
 def encode(last_evaluated_key: dict[str, Any] | None) -> str | None:
     if not last_evaluated_key:
@@ -20,10 +22,12 @@ def decode(cursor: str | None, *, attribute: str, expected: str) -> dict[str, An
     """The start key, if the cursor's ``attribute`` equals ``expected`` (the caller's partition)."""
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR:
+        raise Invalid("cursor", "not a cursor this API returned")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Invalid("cursor", "not a cursor this API returned") from None
     valid = (
         isinstance(key, dict)

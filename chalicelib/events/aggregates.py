@@ -1,7 +1,9 @@
 """Per-user, per-event-name aggregates: count, first and last time, sums of numeric properties.
 
 Pure functions. ``fold`` is order-independent and associative, so batches may arrive in
-any order or be split anywhere and the stored aggregate is the same.
+any order or be split anywhere and the stored aggregate is the same. (Only the first
+MAX_SUMMED_PROPERTIES numeric property names of an event name are summed; past that,
+which ones depends on arrival order.)
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def pack(workspace_id: str, events: list[QueuedEvent], now: datetime) -> list[st
     current: list[QueuedEvent] = []
     size = 0
     for event in events:
-        event_size = len(event.model_dump_json()) + 1
+        event_size = len(event.model_dump_json().encode()) + 1
         if current and size + event_size > MESSAGE_BYTES:
             bodies.append(EventsMessage(workspace_id=workspace_id, received_at=clock.iso(now), events=current).model_dump_json())
             current, size = [], 0
@@ -69,7 +69,8 @@ def send(bodies: list[str]) -> None:
     batch: list[str] = []
     size = 0
     for body in bodies + [""]:
-        if batch and (not body or len(batch) == 10 or size + len(body) > BATCH_BYTES):
+        body_size = len(body.encode())
+        if batch and (not body or len(batch) == 10 or size + body_size > BATCH_BYTES):
             entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(batch)]
             answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=entries)
             if answer.get("Failed"):
@@ -78,4 +79,4 @@ def send(bodies: list[str]) -> None:
             batch, size = [], 0
         if body:
             batch.append(body)
-            size += len(body)
+            size += body_size

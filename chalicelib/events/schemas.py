@@ -28,9 +28,11 @@ class EventIn(Request):
     def _timestamp(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                clock.parse_iso(value)
+                moment = clock.parse_iso(value)
             except ValueError as exc:
                 raise ValueError(f"not an ISO-8601 time with an offset: {exc}") from None
+            if moment.year < 1970:
+                raise ValueError("must be 1970 or later")
         return value
 
     @field_validator("properties")

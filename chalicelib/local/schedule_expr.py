@@ -62,10 +62,13 @@ class Cron:
 def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> frozenset[int]:
     values: set[int] = set()
     for part in text.upper().split(","):
-        if re.search(r"[LW#]", part) and not (names and part in names):
+        if names:
+            part = re.sub(r"[A-Z]{3}", lambda m: str(names.get(m.group(), m.group())), part)
+        if re.search(r"[LW#]", part):
             raise ValueError(f"cron: {part!r} (L, W and #) is not supported locally")
         step = 1
-        if "/" in part:
+        stepped = "/" in part
+        if stepped:
             part, step_text = part.split("/", 1)
             step = int(step_text)
         if part in ("*", ""):
@@ -75,7 +78,7 @@ def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) 
             start, end = _value(a, names), _value(b, names)
         else:
             start = _value(part, names)
-            end = high if step > 1 else start
+            end = high if stepped else start
         if not (low <= start <= high and low <= end <= high):
             raise ValueError(f"cron: {text!r} is outside {low}-{high}")
         values.update(range(start, end + 1, step))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Union
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,8 +16,7 @@ TAG = r"^[^\s,\x00-\x1f][^,\x00-\x1f]{0,63}$"
 CHANNELS = ("email", "phone", "push_token", "wechat_openid", "whatsapp", "viber")
 MAX_ATTRIBUTES_BYTES = 16_384
 
-Scalar = Union[str, bool, int, float, None]
-AttributeValue = Union[Scalar, list[Union[str, int, float, bool]]]
+SCALARS = (str, bool, int, float)
 
 
 def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +28,8 @@ def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
         values = item if isinstance(item, list) else [item]
         if isinstance(item, list) and len(item) > 100:
             raise ValueError(f"attribute {name!r}: a list holds at most 100 values")
+        if not all(isinstance(v, SCALARS) for v in values) and item is not None:
+            raise ValueError(f"attribute {name!r}: a string, number, boolean, null, or a list of those")
         for v in values:
             if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError(f"attribute {name!r}: numbers must be finite")
@@ -43,7 +44,7 @@ class ProfileUpsert(Request):
     """Merge semantics: given attributes are set, an attribute given as null is removed,
     absent ones are kept; a channel address given as null is removed."""
 
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
     email: str | None = Field(None, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)
     phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164")
     push_token: str | None = Field(None, min_length=1, max_length=4096)

@@ -1,77 +1,19 @@
 """End to end: `make run`'s stack in a subprocess, driven over real HTTP."""
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from chalicelib.local.harness import StackProcess
+
 BOOTSTRAP = "e2e-org-admin-key"
 pytestmark = pytest.mark.e2e
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Stack:
-    def __init__(self, state_dir: Path, *, demo: bool = False):
-        self.port = free_port()
-        self.log = state_dir.parent / f"stack-{self.port}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MA_"))}
-        env.update({"MA_BOOTSTRAP_KEY": BOOTSTRAP, "MA_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
-        args = [sys.executable, "-m", "chalicelib.local.stack", "--port", str(self.port), "--state-dir", str(state_dir)]
-        if not demo:
-            args.append("--no-demo")
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if self.call("GET", "/health")[0] == 200 and "Ctrl-C" in self.output():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError("the stack did not start within 90 s:\n" + self.output())
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def call(self, method: str, path: str, body=None, key: str | None = None) -> tuple[int, dict]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if key:
-            request.add_header("Authorization", f"Bearer {key}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                raw = reply.read()
-                return reply.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                return self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+def Stack(state_dir, *, demo: bool = False) -> StackProcess:  # noqa: N802 - reads as a constructor
+    return StackProcess(state_dir, bootstrap_key=BOOTSTRAP, demo=demo)
 
 
 @pytest.fixture
