@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, dynamo, pagination
 from chalicelib.config import settings
@@ -23,6 +22,7 @@ from chalicelib.profiles.schemas import (
 from chalicelib.schemas import PageQuery, field_path
 
 MAX_TRIES = 6
+PUT_CONCURRENCY = 8
 
 
 def check_user_id(user_id: str) -> str:
@@ -67,56 +67,61 @@ def _merge(item: ProfileItem, change: ProfileUpsert, now: datetime) -> None:
 def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]], now: datetime) -> list[ProfileItem]:
     """Merge changes into profiles, creating missing ones; optimistic, by version.
 
-    Changes for the same user apply in order. Up to 100 profiles go in one transaction,
-    each conditioned on the version it was read at, so a concurrent writer is never
-    overwritten: the chunk is re-read and retried instead.
+    Changes for the same user apply in order. Profiles are read with BatchGetItem and
+    each is written with its own conditional put (the version it was read at), in
+    parallel: a profile that lost a race to another writer is re-read and retried alone,
+    and a put costs half a transactional write.
     """
     by_user: dict[str, list[ProfileUpsert]] = {}
     for user_id, change in changes:
         by_user.setdefault(user_id, []).append(change)
-    users = list(by_user)
-    saved: list[ProfileItem] = []
-    for part in dynamo.chunks(users, 100):
-        saved.extend(_upsert_chunk(workspace_id, part, by_user, now))
-    return saved
-
-
-def _upsert_chunk(workspace_id: str, users: Sequence[str], by_user: dict[str, list[ProfileUpsert]], now: datetime) -> list[ProfileItem]:
-    table = settings.table("profiles")
+    pending = list(by_user)
+    saved: dict[str, ProfileItem] = {}
     for attempt in range(MAX_TRIES):
-        raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]})[table]
-        existing = {i["user_id"]["S"]: ProfileItem.from_raw_data(i) for i in raw}
-        items = []
-        for user_id in users:
-            item = existing.get(user_id)
-            expected = int(item.version) if item else None
-            item = item or new_profile(workspace_id, user_id, now)
-            for change in by_user[user_id]:
-                _merge(item, change, now)
-            item.version = (expected or 0) + 1
-            items.append((item, expected))
-        try:
-            _save_all(items)
-            return [i for i, _ in items]
-        except dynamo.LostRace:
-            dynamo.backoff(attempt)
+        current = _read_profiles(workspace_id, pending)
+        merged = [_merged(workspace_id, user_id, current.get(user_id), by_user[user_id], now) for user_id in pending]
+        results = _put_all(merged)
+        saved.update({item.user_id: item for (item, _), ok in zip(merged, results) if ok})
+        lost = [item.user_id for (item, _), ok in zip(merged, results) if not ok]
+        if not lost:
+            return [saved[user_id] for user_id in by_user]
+        pending = lost
+        dynamo.backoff(attempt)
     raise AppError("profiles are being changed concurrently; try again", code="conflict_retry")
 
 
-def _condition(expected: int | None) -> Any:
-    return ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
+def _read_profiles(workspace_id: str, users: Sequence[str]) -> dict[str, ProfileItem]:
+    table = settings.table("profiles")
+    raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]})[table]
+    return {i["user_id"]["S"]: ProfileItem.from_raw_data(i) for i in raw}
 
 
-def _save_all(items: list[tuple[ProfileItem, int | None]]) -> None:
-    """One conditional put for a single profile (1 WCU), a transaction for several (2 WCU each)."""
-    with dynamo.lost_race_on_conflict():
-        if len(items) == 1:
-            item, expected = items[0]
-            item.save(condition=_condition(expected))
-            return
-        with TransactWrite(connection=Connection(region=settings.region)) as tx:
-            for item, expected in items:
-                tx.save(item, condition=_condition(expected))
+def _merged(workspace_id: str, user_id: str, item: ProfileItem | None, changes: list[ProfileUpsert],
+            now: datetime) -> tuple[ProfileItem, int | None]:
+    expected = int(item.version) if item else None
+    item = item or new_profile(workspace_id, user_id, now)
+    for change in changes:
+        _merge(item, change, now)
+    item.version = (expected or 0) + 1
+    return item, expected
+
+
+def _put(entry: tuple[ProfileItem, int | None]) -> bool:
+    item, expected = entry
+    condition = ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
+    try:
+        with dynamo.lost_race_on_conflict():
+            item.save(condition=condition)
+        return True
+    except dynamo.LostRace:
+        return False
+
+
+def _put_all(entries: list[tuple[ProfileItem, int | None]]) -> list[bool]:
+    if len(entries) == 1:
+        return [_put(entries[0])]
+    with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
+        return list(pool.map(_put, entries))
 
 
 def upsert(workspace_id: str, user_id: str, change: ProfileUpsert, now: datetime) -> Profile:

@@ -169,3 +169,31 @@ def test_erasing_a_user_with_many_events_continues_through_the_queue(api, worksp
     drain()
 
     assert EventItem.count(f"{workspace.id}#heavy") == 0
+
+
+def test_a_concurrent_profile_write_is_never_overwritten(api, workspace, monkeypatch):
+    """Another writer changes the profile between our read and our put: we re-read and merge."""
+    from chalicelib import clock
+    from chalicelib.profiles import profiles
+    from chalicelib.profiles.schemas import ProfileUpsert
+
+    key = workspace.admin_key
+    api.put("/v1/profiles/race", {"attributes": {"a": 1}}, key=key)
+    original = profiles._read_profiles
+    reads = {"n": 0}
+
+    def racing_read(workspace_id, users):
+        found = original(workspace_id, users)
+        reads["n"] += 1
+        if reads["n"] == 1:
+            monkeypatch.setattr(profiles, "_read_profiles", original)
+            profiles.upsert_many(workspace_id, [("race", ProfileUpsert(attributes={"b": 2}))], clock.now())
+            monkeypatch.setattr(profiles, "_read_profiles", racing_read)
+        return found
+
+    monkeypatch.setattr(profiles, "_read_profiles", racing_read)
+    r = api.put("/v1/profiles/race", {"attributes": {"c": 3}}, key=key)
+
+    assert r.status == 200
+    assert reads["n"] == 2
+    assert api.get("/v1/profiles/race", key=key).json["attributes"] == {"a": 1, "b": 2, "c": 3}
