@@ -34,3 +34,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .local-state
+
+lint: $(STAMP)
+	$(PY) -m mypy chalicelib app.py

@@ -69,4 +69,4 @@ def reset() -> None:
     from chalicelib.models import all_models
 
     for model in all_models():
-        model._connection = None
+        setattr(model, "_connection", None)

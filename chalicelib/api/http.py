@@ -58,7 +58,7 @@ def problem_response(error: AppError) -> ChaliceResponse:
     return json_response(error.to_problem(), error.status, PROBLEM_CONTENT_TYPE)
 
 
-def _read_json(raw: bytes | None) -> Any:
+def _read_json(raw: str | bytes | None) -> Any:
     if not raw:
         raise Invalid("body", "a JSON body is required")
     try:

@@ -26,7 +26,7 @@ def _body_size(request: Request) -> int:
 
 
 def _as_problem(response: Response) -> Response:
-    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
+    content_type = str({k.lower(): v for k, v in response.headers.items()}.get("content-type", ""))
     if response.status_code < 400 or content_type.startswith(PROBLEM_CONTENT_TYPE):
         return response
     body = response.body

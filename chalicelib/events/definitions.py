@@ -44,7 +44,7 @@ def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
 def all_types(workspace_id: str) -> dict[str, dict[str, str]]:
     """name -> {property: type} for every definition of the workspace (one Query)."""
     items = EventDefinitionItem.query(workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX))
-    return {i.name: to_api(i).properties for i in items}
+    return {i.name: dict(to_api(i).properties) for i in items}
 
 
 def _matches(kind: str, value: Any) -> bool:

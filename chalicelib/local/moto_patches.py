@@ -35,7 +35,7 @@ def install() -> None:
         # The transaction's table "backup" becomes the live table; rollback is done below.
         return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    models.copy = types.SimpleNamespace(deepcopy=_deepcopy)  # type: ignore[attr-defined]
+    models.copy = types.SimpleNamespace(deepcopy=_deepcopy)  # type: ignore[assignment]
     original = models.DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -65,7 +65,7 @@ def install() -> None:
                     self.put_item(table_name, attributes)
             raise
 
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
     from moto.dynamodb.responses import DynamoHandler
 
@@ -75,5 +75,5 @@ def install() -> None:
         with _lock:
             return dispatch(self)
 
-    DynamoHandler.call_action = serialised_call_action
+    DynamoHandler.call_action = serialised_call_action  # type: ignore[method-assign]
     _installed = True

@@ -5,12 +5,14 @@ file, never by ``Model.create_table``: the template is the one declaration.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.models import Model
 
 from chalicelib.config import settings
 
 
-def meta(table: str) -> type:
+def meta(table: str) -> Any:
     """A Meta class for a model on one of the template's tables."""
 
     class Meta:

@@ -7,6 +7,8 @@ LSI ``by_time`` (time_key = "<ts>#<event_id>") lists newest first; LSI ``by_name
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 
@@ -41,7 +43,7 @@ class EventItem(BaseModel):
     name = UnicodeAttribute()
     ts = UnicodeAttribute()
     received_at = UnicodeAttribute()
-    properties = MapAttribute(default=dict)
+    properties: MapAttribute[str, Any] = MapAttribute(default=dict)
     expires_at = NumberAttribute()
     by_time = ByTime()
     by_name = ByName()

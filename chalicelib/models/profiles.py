@@ -5,6 +5,8 @@ GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listi
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
@@ -33,7 +35,7 @@ class ProfileItem(BaseModel):
     sk = UnicodeAttribute(range_key=True, default=PROFILE_SK)
     workspace_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
-    attributes = MapAttribute(default=dict)
+    attributes: MapAttribute[str, Any] = MapAttribute(default=dict)
     email = UnicodeAttribute(null=True)
     phone = UnicodeAttribute(null=True)
     push_token = UnicodeAttribute(null=True)
@@ -57,5 +59,5 @@ class EventStatItem(BaseModel):
     event_count = NumberAttribute()
     first_at = UnicodeAttribute()
     last_at = UnicodeAttribute()
-    sums = MapAttribute(default=dict)
+    sums: MapAttribute[str, Any] = MapAttribute(default=dict)
     version = NumberAttribute()

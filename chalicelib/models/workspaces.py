@@ -4,6 +4,8 @@ pk = workspace id; sk = "workspace" | "key#<key_id>" | "eventdef#<name>".
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 
 from chalicelib.models.base import BaseModel, meta
@@ -42,5 +44,5 @@ class EventDefinitionItem(BaseModel):
     sk = UnicodeAttribute(range_key=True)
     name = UnicodeAttribute()
     description = UnicodeAttribute(null=True)
-    properties = MapAttribute(default=dict)
+    properties: MapAttribute[str, Any] = MapAttribute(default=dict)
     created_at = UnicodeAttribute()

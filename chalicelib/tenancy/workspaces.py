@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, ids
@@ -53,7 +54,7 @@ def get(workspace_id: str) -> Workspace:
 
 def update(workspace_id: str, patch: WorkspacePatch, now: datetime) -> Workspace:
     item = get_item(workspace_id)
-    actions = [WorkspaceItem.updated_at.set(clock.iso(now))]
+    actions: list[Action] = [WorkspaceItem.updated_at.set(clock.iso(now))]
     for field in ("name", "timezone", "event_retention_days"):
         value = getattr(patch, field)
         if value is not None:

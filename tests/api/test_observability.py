@@ -59,3 +59,20 @@ def test_tracing_is_off_outside_lambda():
 
     aws.enable_tracing()
     assert aws._patched is False
+
+
+def test_tracing_patches_boto3_and_httpx_in_lambda(monkeypatch):
+    import aws_xray_sdk.core
+
+    from chalicelib import aws
+
+    patched = []
+    monkeypatch.setattr(aws_xray_sdk.core, "patch", lambda modules: patched.append(list(modules)))
+    monkeypatch.setattr(aws, "_patched", False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "api_handler")
+    monkeypatch.setenv("AWS_XRAY_SDK_ENABLED", "true")
+
+    aws.enable_tracing()
+    aws.enable_tracing()
+
+    assert patched == [["boto3", "httpx"]]
