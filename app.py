@@ -1,8 +1,9 @@
 """The Chalice app: registers blueprints, middleware and queue handlers. Nothing else."""
-from chalice import Chalice
+from chalice import Chalice, CORSConfig
 from chalice.app import SQSEvent
 
 from chalicelib import aws
+from chalicelib.config import settings
 from chalicelib.api import events, meta, profiles, workspaces
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import events as events_handler
@@ -10,6 +11,7 @@ from chalicelib.handlers import events as events_handler
 aws.enable_tracing()
 app = Chalice(app_name="marketing-automation")
 app.register_middleware(http_middleware, "http")
+app.api.cors = CORSConfig(allow_origin=settings.cors_origin, expose_headers=["X-Request-Id"], max_age=600)
 for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp):
     app.register_blueprint(blueprint)
 

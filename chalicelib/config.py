@@ -30,6 +30,7 @@ class Settings:
     bootstrap_key: str | None = None
     bootstrap_key_secret_id: str | None = None
     log_level: str = "INFO"
+    cors_origin: str = "*"
 
     def table(self, name: str) -> str:
         return self.tables[name]
@@ -53,6 +54,7 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         bootstrap_key=env.get("MA_BOOTSTRAP_KEY") or None,
         bootstrap_key_secret_id=env.get("MA_BOOTSTRAP_KEY_SECRET_ID") or None,
         log_level=env.get("MA_LOG_LEVEL", "INFO"),
+        cors_origin=env.get("MA_CORS_ORIGIN") or "*",
     )
 
 

@@ -77,3 +77,17 @@ def test_public_routes_need_no_key(api, path):
 
 def test_every_response_carries_a_request_id(api):
     assert api.get("/health").headers.get("X-Request-Id")
+
+
+def test_browsers_may_call_the_api_cross_origin(api, app, workspace):
+    from chalice.config import Config
+    from chalice.local import LocalGateway
+
+    # chalice.test.Client cannot read a preflight's empty body; the local gateway can.
+    preflight = LocalGateway(app, Config()).handle_request(
+        "OPTIONS", "/v1/profiles", {"origin": "https://console.example.com"}, b"")
+    assert preflight["statusCode"] == 200
+    assert "Authorization" in preflight["headers"]["Access-Control-Allow-Headers"]
+    reply = api.get("/v1/workspace", key=workspace.admin_key)
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-Request-Id" in reply.headers["Access-Control-Expose-Headers"]
