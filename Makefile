@@ -7,6 +7,7 @@ STATE_DIR ?= .local-state
 DEMO ?= 1
 STAGE ?= dev
 TEST_ARGS ?=
+BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: run test package bench clean lint
@@ -30,7 +31,7 @@ package: $(STAMP)
 		--merge-template infra/resources.yaml build/$(STAGE)
 
 bench: $(STAMP)
-	$(PY) bench/events_throughput.py
+	$(PY) bench/events_throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .local-state

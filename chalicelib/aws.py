@@ -66,7 +66,10 @@ def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()
     queue_url.cache_clear()
+    from chalicelib import dynamo
     from chalicelib.models import all_models
+
+    dynamo.connection.cache_clear()
 
     for model in all_models():
         setattr(model, "_connection", None)

@@ -4,7 +4,6 @@ helpers to call the API and drain the queues through the real handlers."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -12,14 +11,9 @@ from typing import Any, Callable
 BOOTSTRAP_KEY = "test-org-admin-key"
 ROOT = Path(__file__).resolve().parents[1]
 
-# Before anything builds a client or reads config.
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_XRAY_SDK_ENABLED": "false",
-    "MA_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "MA_LOG_LEVEL": "WARNING", "MA_STAGE": "test",
-})
-for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MA_RESOURCE_PREFIX"):
-    os.environ.pop(_name, None)
+from chalicelib.local.fake_env import use_fake_aws  # noqa: E402 - imports no config
+
+use_fake_aws(BOOTSTRAP_KEY)  # before anything builds a client or reads config
 
 import pytest  # noqa: E402
 from chalice.test import Client  # noqa: E402

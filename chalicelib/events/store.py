@@ -10,13 +10,12 @@ once, whatever SQS does.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, dynamo, logs
 from chalicelib.config import settings
@@ -78,10 +77,22 @@ def plan_chunks(events: Sequence[QueuedEvent], limit: int = MAX_TRANSACTION_ITEM
     return chunks
 
 
+_retention_cache: dict[str, tuple[float, int | None]] = {}
+RETENTION_CACHE_SECONDS = 60.0
+
+
 def _retention_days(workspace_id: str) -> int | None:
+    """The workspace's event retention, read at most once a minute per process: a batch
+    of messages from one workspace costs one read, and a changed retention applies to
+    events stored from the next minute on."""
+    cached = _retention_cache.get(workspace_id)
+    if cached and time.monotonic() - cached[0] < RETENTION_CACHE_SECONDS:
+        return cached[1]
     table = settings.table("workspaces")
     found = dynamo.batch_get({table: [dynamo.key(workspace_id, WORKSPACE_SK)]})[table]
-    return int(WorkspaceItem.from_raw_data(found[0]).event_retention_days) if found else None
+    days = int(WorkspaceItem.from_raw_data(found[0]).event_retention_days) if found else None
+    _retention_cache[workspace_id] = (time.monotonic(), days)
+    return days
 
 
 def _store_chunk(workspace_id: str, chunk: list[QueuedEvent], retention_days: int, received_at: str) -> int:
@@ -136,7 +147,7 @@ def _write(
     groups: dict[tuple[str, str], list[QueuedEvent]] = {}
     for event in new:
         groups.setdefault((event.user_id, event.name), []).append(event)
-    with TransactWrite(connection=Connection(region=settings.region)) as tx:
+    with dynamo.transaction() as tx:
         for event in new:
             tx.save(_event_item(workspace_id, event, retention_days, received_at), condition=EventItem.pk.does_not_exist())
         for (user_id, name), events in groups.items():

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
-from chalicelib import clock, ids
+from chalicelib import clock, dynamo, ids
 from chalicelib.config import settings
 from chalicelib.errors import NotFound
 from chalicelib.models.workspaces import WORKSPACE_SK, WorkspaceItem
@@ -35,7 +33,7 @@ def create(request: WorkspaceCreate, now: datetime) -> WorkspaceCreated:
         created_at=stamp, updated_at=stamp,
     )
     key, token = keys.new_key_item(workspace.pk, ApiKeyCreate(name="first admin key", role=Role.admin), now)
-    with TransactWrite(connection=Connection(region=settings.region)) as tx:
+    with dynamo.transaction() as tx:
         tx.save(workspace, condition=WorkspaceItem.pk.does_not_exist())
         tx.save(key, condition=WorkspaceItem.pk.does_not_exist())
     return WorkspaceCreated(workspace=to_api(workspace), api_key=keys.created(key, token))
