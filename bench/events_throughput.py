@@ -630,15 +630,9 @@ def print_in_process(r: dict[str, Any]) -> None:
                 b = dup["calls"].get(k, 0)
                 line += f"{b:>12}{b / n:>10.4f}"
             print(line)
-        a = first["requests"][side]
-        line = f"  {'= subtotal':<34}{a:>8}{a / n:>12.4f}"
-        if dup:
-            line += f"{dup['requests'][side]:>12}{dup['requests'][side] / n:>10.4f}"
-        print(line)
-    line = f"  {'TOTAL requests':<34}{sum(first['requests'].values()):>8}{first['requests_per_event']['total']:>12.4f}"
-    if dup:
-        line += f"{sum(dup['requests'].values()):>12}{dup['requests_per_event']['total']:>10.4f}"
-    print(line)
+        calls_row("= subtotal", first["requests"][side], (dup or {}).get("requests", {}).get(side), n, dup is not None)
+    calls_row("TOTAL requests", sum(first["requests"].values()),
+              sum(dup["requests"].values()) if dup else None, n, dup is not None)
     print(f"  not counted (local pump artefacts): {first['not_counted_local_artefacts']}")
     print(f"  TransactWriteItems: {first['transactions']} calls, {first['items_per_transaction']:.1f} items/transaction, "
           f"{first['events_per_transaction']:.1f} events/transaction")
@@ -679,6 +673,13 @@ def print_in_process(r: dict[str, Any]) -> None:
     if dup:
         print(f"\nDuplicate pass: the same {n} events re-sent with the same event ids; stored events and aggregates "
               f"unchanged (asserted). {dup['requests_per_event']['total']:.4f} requests per duplicate event.")
+
+
+def calls_row(label: str, calls: int, dup_calls: int | None, n: int, with_dup: bool) -> None:
+    line = f"  {label:<34}{calls:>8}{calls / n:>12.4f}"
+    if with_dup:
+        line += f"{dup_calls or 0:>12}{(dup_calls or 0) / n:>10.4f}"
+    print(line)
 
 
 def print_stack(s: dict[str, Any]) -> None:
