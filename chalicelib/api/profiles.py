@@ -46,8 +46,7 @@ def get_profile(principal: Principal, user_id: str) -> ProfileDetail:
 def delete_profile(principal: Principal, user_id: str) -> None:
     """Erase a profile, its aggregates and its events."""
     workspace_id = workspace_of(principal)
-    profiles.get_item(workspace_id, user_id)
-    if not profiles.erase(workspace_id, user_id):
+    if not profiles.start_erasure(workspace_id, user_id, clock.now()):
         ingest.enqueue_erase(workspace_id, user_id)
 
 

@@ -22,7 +22,7 @@ from chalicelib.config import settings
 from chalicelib.events import aggregates
 from chalicelib.events.schemas import EventsMessage, QueuedEvent
 from chalicelib.models.events import EventItem
-from chalicelib.models.profiles import PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk
+from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk
 from chalicelib.models.workspaces import WORKSPACE_SK, WorkspaceItem
 from chalicelib.profiles.profiles import new_profile
 
@@ -58,7 +58,9 @@ def store_message(message: EventsMessage, now: datetime) -> StoreResult:
 
 
 def plan_chunks(events: Sequence[QueuedEvent], limit: int = MAX_TRANSACTION_ITEMS) -> list[list[QueuedEvent]]:
-    """Split events so each chunk's items (events + aggregates + profiles) fit one transaction."""
+    """Split events so each chunk is one BatchGetItem and one transaction: its keys to read
+    (events, aggregates, and each user's profile and erasure tombstone) fit ``limit``, which
+    also bounds the items written (events, aggregates, missing profiles)."""
     chunks: list[list[QueuedEvent]] = []
     current: list[QueuedEvent] = []
     stats: set[tuple[str, str]] = set()
@@ -66,7 +68,7 @@ def plan_chunks(events: Sequence[QueuedEvent], limit: int = MAX_TRANSACTION_ITEM
     for event in events:
         new_stats = stats | {(event.user_id, event.name)}
         new_users = users | {event.user_id}
-        if current and len(current) + 1 + len(new_stats) + len(new_users) > limit:
+        if current and len(current) + 1 + len(new_stats) + 2 * len(new_users) > limit:
             chunks.append(current)
             current, stats, users = [], set(), set()
             new_stats, new_users = {(event.user_id, event.name)}, {event.user_id}
@@ -97,8 +99,9 @@ def _retention_days(workspace_id: str) -> int | None:
 
 def _store_chunk(workspace_id: str, chunk: list[QueuedEvent], retention_days: int, received_at: str) -> int:
     for attempt in range(MAX_TRIES):
-        existing_events, stats, profiles = _read(workspace_id, chunk)
-        new = [e for e in chunk if (e.user_id, e.event_id) not in existing_events]
+        existing_events, stats, profiles, erased = _read(workspace_id, chunk)
+        new = [e for e in chunk if (e.user_id, e.event_id) not in existing_events
+               and not received_at <= erased.get(e.user_id, "")]
         if not new:
             return 0
         try:
@@ -110,7 +113,9 @@ def _store_chunk(workspace_id: str, chunk: list[QueuedEvent], retention_days: in
     raise RetryLater(f"{len(chunk)} events kept conflicting with concurrent writers")
 
 
-def _read(workspace_id: str, chunk: list[QueuedEvent]) -> tuple[set[tuple[str, str]], dict[tuple[str, str], EventStatItem], set[str]]:
+def _read(workspace_id: str, chunk: list[QueuedEvent]) -> tuple[
+        set[tuple[str, str]], dict[tuple[str, str], EventStatItem], set[str], dict[str, str]]:
+    """Stored event ids, aggregates, existing profiles and erasure times of the chunk's users."""
     events_table, profiles_table = settings.table("events"), settings.table("profiles")
     users = sorted({e.user_id for e in chunk})
     names = sorted({(e.user_id, e.name) for e in chunk})
@@ -118,6 +123,7 @@ def _read(workspace_id: str, chunk: list[QueuedEvent]) -> tuple[set[tuple[str, s
         {
             events_table: [dynamo.key(user_pk(workspace_id, e.user_id), e.event_id) for e in chunk],
             profiles_table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]
+            + [dynamo.key(user_pk(workspace_id, u), ERASED_SK) for u in users]
             + [dynamo.key(user_pk(workspace_id, u), STAT_PREFIX + n) for u, n in names],
         },
         projection={events_table: "pk, sk, user_id"},
@@ -125,15 +131,18 @@ def _read(workspace_id: str, chunk: list[QueuedEvent]) -> tuple[set[tuple[str, s
     existing = {(i["user_id"]["S"], i["sk"]["S"]) for i in found[events_table]}
     stats: dict[tuple[str, str], EventStatItem] = {}
     profiles: set[str] = set()
+    erased: dict[str, str] = {}
     prefix_len = len(workspace_id) + 1
     for raw in found[profiles_table]:
         user_id = raw["pk"]["S"][prefix_len:]
         if raw["sk"]["S"] == PROFILE_SK:
             profiles.add(user_id)
+        elif raw["sk"]["S"] == ERASED_SK:
+            erased[user_id] = raw["erased_at"]["S"]
         else:
             item = EventStatItem.from_raw_data(raw)
             stats[(user_id, item.name)] = item
-    return existing, stats, profiles
+    return existing, stats, profiles, erased
 
 
 def _write(

@@ -1,6 +1,6 @@
 """The profiles table: one item collection per end user (profile and per-event aggregates).
 
-pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>".
+pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>" | "erased".
 GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from chalicelib.models.base import BaseModel, meta
 
 PROFILE_SK = "profile"
 STAT_PREFIX = "stat#"
+ERASED_SK = "erased"
 
 
 def user_pk(workspace_id: str, user_id: str) -> str:
@@ -61,3 +62,14 @@ class EventStatItem(BaseModel):
     last_at = UnicodeAttribute()
     sums: MapAttribute[str, Any] = MapAttribute(default=dict)
     version = NumberAttribute()
+
+
+class ErasureItem(BaseModel):
+    """Left by an erasure so that events queued before it are not stored afterwards;
+    expires (TTL) once no such event can still be in a queue."""
+
+    Meta = meta("profiles")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=ERASED_SK)
+    erased_at = UnicodeAttribute()
+    expires_at = NumberAttribute()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,7 +14,9 @@ from chalicelib import clock, dynamo, pagination
 from chalicelib.config import settings
 from chalicelib.errors import AppError, Invalid, NotFound
 from chalicelib.models.events import EventItem
-from chalicelib.models.profiles import PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk
+from chalicelib.models.profiles import (
+    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, user_pk,
+)
 from chalicelib.profiles.schemas import (
     CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
     ProfileDetail, ProfileUpsert,
@@ -178,14 +180,30 @@ def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
 
 
 ERASE_SYNC_LIMIT = 2_000
+# Longer than an events message can wait: queue retention (4 days) + DLQ (14 days) + margin.
+TOMBSTONE_DAYS = 21
+
+
+def start_erasure(workspace_id: str, user_id: str, now: datetime) -> bool:
+    """Erase a user: first leave a tombstone, so events already queued for them (received
+    before now) are dropped by the events handler, then delete everything. Returns
+    ``erase``'s answer."""
+    get_item(workspace_id, user_id)
+    ErasureItem(
+        pk=user_pk(workspace_id, user_id), sk=ERASED_SK, erased_at=clock.iso(now),
+        expires_at=int((now + timedelta(days=TOMBSTONE_DAYS)).timestamp()),
+    ).save()
+    return erase(workspace_id, user_id)
 
 
 def erase(workspace_id: str, user_id: str, *, limit: int | None = None) -> bool:
-    """Erase a user's profile, aggregates and events. True when everything is gone; False
-    when more than ``limit`` events remain and the caller should continue asynchronously."""
+    """Delete a user's profile, aggregates and events (not the tombstone). True when
+    everything is gone; False when more than ``limit`` events remain and the caller should
+    continue asynchronously."""
     limit = limit or ERASE_SYNC_LIMIT
     pk = user_pk(workspace_id, user_id)
-    profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}} for i in ProfileItem.query(pk, attributes_to_get=["pk", "sk"])]
+    profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}}
+                    for i in ProfileItem.query(pk, attributes_to_get=["pk", "sk"]) if i.sk != ERASED_SK]
     dynamo.batch_delete(settings.table("profiles"), profile_keys)
     removed = 0
     events = EventItem.query(pk, attributes_to_get=["pk", "sk"], page_size=500)

@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 
+def tombstone_floor(erased_at: str) -> int:
+    """Epoch seconds 18 days after the erasure: queued events can wait 4 + 14 days."""
+    from datetime import timedelta
+
+    from chalicelib import clock
+
+    return int((clock.parse_iso(erased_at) + timedelta(days=18)).timestamp())
+
+
 def test_put_creates_then_merges_a_profile(api, workspace):
     key = workspace.admin_key
     r = api.put("/v1/profiles/alice", {"attributes": {"city": "Hangzhou", "age": 30}, "email": "a@example.com"}, key=key)
@@ -144,10 +153,12 @@ def test_delete_erases_profile_events_and_aggregates(api, workspace, drain):
 
     assert api.get("/v1/profiles/gone", key=key).status == 404
     from chalicelib.models.events import EventItem
-    from chalicelib.models.profiles import ProfileItem
+    from chalicelib.models.profiles import ErasureItem, ProfileItem
 
     assert list(EventItem.query(f"{workspace.id}#gone")) == []
-    assert list(ProfileItem.query(f"{workspace.id}#gone")) == []
+    assert [i.sk for i in ProfileItem.query(f"{workspace.id}#gone")] == ["erased"]  # the tombstone alone
+    tombstone = ErasureItem.get(f"{workspace.id}#gone", "erased")
+    assert tombstone.expires_at > tombstone_floor(tombstone.erased_at)
     assert api.delete("/v1/profiles/gone", key=key).status == 404
 
 
@@ -197,3 +208,30 @@ def test_a_concurrent_profile_write_is_never_overwritten(api, workspace, monkeyp
     assert r.status == 200
     assert reads["n"] == 2
     assert api.get("/v1/profiles/race", key=key).json["attributes"] == {"a": 1, "b": 2, "c": 3}
+
+
+def test_events_queued_before_an_erasure_are_not_stored_after_it(api, workspace, drain):
+    key = workspace.admin_key
+    api.post("/v1/events", {"events": [{"user_id": "forget-me", "name": "view"}]}, key=key)
+    drain()
+    api.post("/v1/events", {"events": [{"user_id": "forget-me", "name": "purchase", "event_id": "late"}]}, key=key)
+
+    assert api.delete("/v1/profiles/forget-me", key=key).status == 204
+    drain()  # the queued event arrives after the erasure
+
+    assert api.get("/v1/profiles/forget-me", key=key).status == 404
+    from chalicelib.models.events import EventItem
+
+    assert EventItem.count(f"{workspace.id}#forget-me") == 0
+
+
+def test_events_after_an_erasure_start_a_new_profile(api, workspace, drain):
+    key = workspace.admin_key
+    api.put("/v1/profiles/returning", {"attributes": {"old": True}}, key=key)
+    api.delete("/v1/profiles/returning", key=key)
+
+    api.post("/v1/events", {"events": [{"user_id": "returning", "name": "signup"}]}, key=key)
+    drain()
+
+    profile = api.get("/v1/profiles/returning", key=key).json
+    assert profile["attributes"] == {} and profile["event_stats"]["signup"]["count"] == 1
