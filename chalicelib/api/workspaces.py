@@ -1,11 +1,13 @@
 """Workspaces and API keys."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
-from chalicelib.schemas import Page
+from chalicelib.schemas import Page, PageQuery
 from chalicelib.tenancy import keys, workspaces
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import (
@@ -39,10 +41,10 @@ def create_api_key(principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     return keys.create(workspace_of(principal), body, clock.now())
 
 
-@endpoint(bp, "/v1/api-keys", "GET", role=Role.admin, response=Page[ApiKey])
-def list_api_keys(principal: Principal) -> dict[str, object]:
+@endpoint(bp, "/v1/api-keys", "GET", role=Role.admin, query=PageQuery, response=Page[ApiKey])
+def list_api_keys(principal: Principal, query: PageQuery) -> dict[str, Any]:
     """The workspace's API keys, without secrets."""
-    return {"items": keys.list_keys(workspace_of(principal)), "next_cursor": None}
+    return keys.list_page(workspace_of(principal), query)
 
 
 @endpoint(bp, "/v1/api-keys/{key_id}", "DELETE", role=Role.admin, status=204)

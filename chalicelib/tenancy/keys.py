@@ -9,12 +9,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import clock, ids
+from chalicelib import clock, ids, pagination
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.workspaces import KEY_PREFIX, ApiKeyItem
+from chalicelib.schemas import PageQuery
 from chalicelib.tenancy.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, Role
 
 TOKEN_PREFIX = "mak"
@@ -83,9 +85,12 @@ def lookup(token: Token) -> ApiKeyItem | None:
     return item if secret_matches(token.secret, item.secret_hash) else None
 
 
-def list_keys(workspace_id: str) -> list[ApiKey]:
-    items = ApiKeyItem.query(workspace_id, ApiKeyItem.sk.startswith(KEY_PREFIX))
-    return [to_api(i) for i in items]
+def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
+    start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
+    result = ApiKeyItem.query(workspace_id, ApiKeyItem.sk.startswith(KEY_PREFIX), limit=query.limit,
+                              last_evaluated_key=start)
+    items = [to_api(i) for i in result]
+    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
 
 
 def delete(workspace_id: str, key_id: str) -> None:

@@ -107,3 +107,12 @@ def test_another_workspaces_key_id_is_404(api, workspace, new_workspace):
     other = new_workspace("Other")
     other_key = api.post("/v1/api-keys", {"name": "o", "role": "viewer"}, key=other.admin_key).json["id"]
     assert api.delete(f"/v1/api-keys/{other_key}", key=workspace.admin_key).status == 404
+
+
+def test_api_keys_list_pages_with_a_cursor(api, workspace):
+    for n in range(3):
+        api.post("/v1/api-keys", {"name": f"k{n}", "role": "viewer"}, key=workspace.admin_key)
+    first = api.get("/v1/api-keys?limit=2", key=workspace.admin_key).json
+    second = api.get(f"/v1/api-keys?limit=2&cursor={first['next_cursor']}", key=workspace.admin_key).json
+    assert len(first["items"]) == 2 and len(second["items"]) == 2
+    assert {k["id"] for k in first["items"]}.isdisjoint(k["id"] for k in second["items"])
