@@ -147,12 +147,12 @@ def index_keys_by_table() -> dict[str, list[tuple[str, list[str]]]]:
 
 
 def item_kind(table: str, item: dict[str, Any], events_table: str) -> str:
-    """events | profile | aggregate | workspace, for the per-kind breakdowns."""
+    """events | profile | aggregate | tombstone | workspace, for the per-kind breakdowns."""
     if table == events_table:
         return "events"
     sk = item.get("sk", {}).get("S", "")
-    if sk == "profile":
-        return "profile"
+    if sk in ("profile", "erased"):
+        return {"profile": "profile", "erased": "tombstone"}[sk]
     return "aggregate" if sk.startswith("stat#") else "workspace"
 
 
