@@ -9,12 +9,13 @@ from pynamodb.exceptions import PutError
 from chalicelib import clock, pagination
 from chalicelib.errors import Conflict, FieldError
 from chalicelib.events.schemas import EventDefinition, EventDefinitionCreate, EventIn
+from chalicelib.models.base import plain
 from chalicelib.models.workspaces import EVENTDEF_PREFIX, EventDefinitionItem
 from chalicelib.schemas import PageQuery
 
 
 def to_api(item: EventDefinitionItem) -> EventDefinition:
-    props = item.properties.as_dict() if hasattr(item.properties, "as_dict") else dict(item.properties or {})
+    props = plain(item.properties)
     return EventDefinition(name=item.name, description=item.description, properties=props, created_at=item.created_at)
 
 

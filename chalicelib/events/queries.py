@@ -6,13 +6,14 @@ from typing import Any
 
 from chalicelib import pagination
 from chalicelib.events.schemas import Event, EventsQuery
+from chalicelib.models.base import plain
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import user_pk
 from chalicelib.profiles.profiles import get_item
 
 
 def to_api(item: EventItem) -> Event:
-    props = item.properties.as_dict() if hasattr(item.properties, "as_dict") else dict(item.properties or {})
+    props = plain(item.properties)
     return Event(event_id=item.sk, user_id=item.user_id, name=item.name, timestamp=item.ts,
                  received_at=item.received_at, properties=props)
 

@@ -21,6 +21,7 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.config import settings
 from chalicelib.events import aggregates
 from chalicelib.events.schemas import EventsMessage, QueuedEvent
+from chalicelib.models.base import plain
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk
 from chalicelib.models.workspaces import WORKSPACE_SK, WorkspaceItem
@@ -179,7 +180,7 @@ def _event_item(workspace_id: str, event: QueuedEvent, retention_days: int, rece
 def _next_stat(workspace_id: str, user_id: str, name: str, current: EventStatItem | None, events: list[QueuedEvent]) -> tuple[EventStatItem, Any]:
     before = None
     if current is not None:
-        sums = current.sums.as_dict() if hasattr(current.sums, "as_dict") else dict(current.sums or {})
+        sums = plain(current.sums)
         before = aggregates.Stat(int(current.event_count), current.first_at, current.last_at, sums)
     after = aggregates.fold(before, [(e.ts, e.properties) for e in events])
     assert after is not None

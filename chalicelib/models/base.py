@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.models import Model
 
 from chalicelib.config import settings
@@ -28,3 +29,10 @@ class BaseModel(Model):
 
     class Meta:
         abstract = True
+
+
+def plain(value: Any) -> dict[str, Any]:
+    """A raw MapAttribute's contents as a plain dict (empty when unset)."""
+    if value is None:
+        return {}
+    return value.as_dict() if isinstance(value, MapAttribute) else dict(value)

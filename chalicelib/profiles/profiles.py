@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import clock, dynamo, pagination
 from chalicelib.config import settings
 from chalicelib.errors import AppError, Invalid, NotFound
+from chalicelib.models.base import plain
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import (
     ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, user_pk,
@@ -36,7 +37,7 @@ def check_user_id(user_id: str) -> str:
 def to_api(item: ProfileItem) -> Profile:
     return Profile(
         user_id=item.user_id,
-        attributes=item.attributes.as_dict() if hasattr(item.attributes, "as_dict") else dict(item.attributes or {}),
+        attributes=plain(item.attributes),
         **{c: getattr(item, c) for c in CHANNELS},
         tags=sorted(item.tags or []),
         created_at=item.created_at,
@@ -162,7 +163,7 @@ def stats_of(workspace_id: str, user_id: str) -> dict[str, EventStat]:
     items = EventStatItem.query(user_pk(workspace_id, user_id), EventStatItem.sk.startswith(STAT_PREFIX))
     return {
         s.name: EventStat(count=int(s.event_count), first_at=s.first_at, last_at=s.last_at,
-                          sums=dict(s.sums.as_dict() if hasattr(s.sums, "as_dict") else s.sums or {}))
+                          sums=plain(s.sums))
         for s in items
     }
 
