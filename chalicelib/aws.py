@@ -62,6 +62,20 @@ def queue_url(name_or_url: str) -> str:
     return sqs().get_queue_url(QueueName=name_or_url)["QueueUrl"]
 
 
+THROTTLING_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "Throttling", "TooManyRequestsException", "RequestThrottled", "InternalServerError", "ServiceUnavailable",
+})
+
+
+def is_throttling(error: BaseException) -> bool:
+    """An AWS error that is AWS being busy (after botocore's own retries), not our bug."""
+    code = getattr(error, "cause_response_code", None)  # PynamoDB wraps botocore errors
+    if code is None and hasattr(error, "response"):
+        code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code in THROTTLING_CODES
+
+
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()

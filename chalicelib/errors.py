@@ -9,6 +9,7 @@ _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
     415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -64,6 +65,11 @@ class Conflict(AppError):
 
     def __init__(self, code: str, detail: str):
         super().__init__(detail, code=code)
+
+
+class Unavailable(AppError):
+    status = 503
+    code = "unavailable"
 
 
 class PayloadTooLarge(AppError):

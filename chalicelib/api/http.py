@@ -16,8 +16,8 @@ from chalice import Response as ChaliceResponse
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from chalicelib import logs
-from chalicelib.errors import PROBLEM_CONTENT_TYPE, AppError, Invalid, problem
+from chalicelib import aws, logs
+from chalicelib.errors import PROBLEM_CONTENT_TYPE, AppError, Invalid, Unavailable
 from chalicelib.schemas import parse
 from chalicelib.tenancy import auth
 from chalicelib.tenancy.auth import Principal
@@ -107,7 +107,12 @@ def endpoint(
                 if error.status >= 500:
                     logs.logger.exception("request failed")
                 return problem_response(error)
-            except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a 500
+            except Exception as error:  # noqa: BLE001 - the one place an unexpected error becomes a 5xx
+                if aws.is_throttling(error):
+                    logs.logger.warning("AWS throttled the request", exc_info=True)
+                    busy = problem_response(Unavailable("the service is busy; retry after a second"))
+                    busy.headers["Retry-After"] = "1"
+                    return busy
                 logs.logger.exception("unhandled error")
                 return problem_response(AppError("an internal error occurred; it has been logged"))
 

@@ -61,7 +61,8 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     op["responses"] = {str(e.status): ok}
     for status, text in ((400, "invalid input"), (401, "missing or invalid API key"), (403, "role not allowed"),
-                         (404, "unknown id"), (409, "state conflict or limit"), (413, "body too large")):
+                         (404, "unknown id"), (409, "state conflict or limit"), (413, "body too large"),
+                         (503, "AWS is throttling; retry after Retry-After seconds")):
         if e.public and status in (401, 403):
             continue
         op["responses"][str(status)] = {"description": text, "content": problem}

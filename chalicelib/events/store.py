@@ -38,7 +38,7 @@ class RetryLater(Exception):
 @dataclass
 class StoreResult:
     stored: int = 0
-    duplicates: int = 0
+    skipped: int = 0  # already stored, or received before the user's erasure
 
 
 def store_message(message: EventsMessage, now: datetime) -> StoreResult:
@@ -50,11 +50,11 @@ def store_message(message: EventsMessage, now: datetime) -> StoreResult:
     unique: dict[tuple[str, str], QueuedEvent] = {}
     for event in message.events:
         unique.setdefault((event.user_id, event.event_id), event)
-    result = StoreResult(duplicates=len(message.events) - len(unique))
+    result = StoreResult(skipped=len(message.events) - len(unique))
     for chunk in plan_chunks(list(unique.values())):
         stored = _store_chunk(message.workspace_id, chunk, retention, message.received_at)
         result.stored += stored
-        result.duplicates += len(chunk) - stored
+        result.skipped += len(chunk) - stored
     return result
 
 

@@ -36,4 +36,4 @@ def process_record(record: SQSRecord) -> None:
         return
     message = EventsMessage.model_validate(body)
     result = store.store_message(message, clock.now())
-    logs.logger.info("events stored", extra={"stored": result.stored, "duplicates": result.duplicates})
+    logs.logger.info("events stored", extra={"stored": result.stored, "skipped": result.skipped})

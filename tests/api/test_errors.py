@@ -91,3 +91,18 @@ def test_browsers_may_call_the_api_cross_origin(api, app, workspace):
     reply = api.get("/v1/workspace", key=workspace.admin_key)
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     assert "X-Request-Id" in reply.headers["Access-Control-Expose-Headers"]
+
+
+def test_aws_throttling_is_a_503_problem_with_retry_after(api, workspace, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from chalicelib.tenancy import workspaces
+
+    def throttled(*args):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "GetItem")
+
+    monkeypatch.setattr(workspaces, "get", throttled)
+    reply = api.get("/v1/workspace", key=workspace.admin_key)
+
+    assert_problem(reply, 503, "unavailable")
+    assert reply.headers["Retry-After"] == "1"
