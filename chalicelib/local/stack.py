@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         demo = {"workspace_id": created.workspace.id, "api_key": created.api_key.secret}
 
     port = args.port or free_port()
-    http = server.make_server(app, config, "127.0.0.1", port, on_clock)
+    try:
+        http = server.make_server(app, config, "127.0.0.1", port, on_clock)
+    except OSError as error:
+        moto.terminate()
+        raise SystemExit(f"cannot serve on 127.0.0.1:{port} ({error.strerror}); try `make run PORT=8100`") from None
     stop = threading.Event()
     pump.start()
     threading.Thread(target=scheduler.loop, args=(stop,), name="scheduler", daemon=True).start()
