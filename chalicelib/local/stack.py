@@ -70,101 +70,130 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
-    from chalicelib.local.state import read_json, write_json  # no config read in this module
+class LocalStack:
+    """The running stack: moto, the app with its pumps and schedules, the HTTP server, state."""
 
-    saved = read_json(state_dir / "state.json") if state_dir else {}
-    moto_port = int(os.environ.get("MOTO_PORT") or free_port())
-    moto = start_moto(moto_port)
-    configure_environment(moto_port, saved)
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
+    def __init__(self, args: argparse.Namespace):
+        from chalicelib.local.state import read_json  # no config read in this module
 
-    from chalice.cli.factory import CLIFactory
+        self.args = args
+        self.state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+        self.saved = read_json(self.state_dir / "state.json") if self.state_dir else {}
+        self.demo: dict[str, str] | None = self.saved.get("demo") if self.state_dir else None
+        self.stop = threading.Event()
+        self.moto_port = int(os.environ.get("MOTO_PORT") or free_port())
+        self.moto = start_moto(self.moto_port)
+        configure_environment(self.moto_port, self.saved)
+        sys.path.insert(0, str(ROOT))
+        os.chdir(ROOT)
 
-    from chalicelib import aws, clock, logs
-    from chalicelib.config import settings
-    from chalicelib.local import resources, seed, server, state
-    from chalicelib.local.pump import Pump
-    from chalicelib.local.scheduler import Scheduler
+    def boot(self) -> None:
+        """Tables and queues, restored state, the app, its pumps and schedules, the demo."""
+        from chalice.cli.factory import CLIFactory
 
-    resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
-    tables = [settings.table(t) for t in settings.tables]
-    if state_dir:
-        state.restore_tables(aws.dynamodb(), tables, state_dir)
-        clock.set_offset(float(saved.get("clock_offset_seconds", 0)))
+        from chalicelib import aws, clock
+        from chalicelib.config import settings
+        from chalicelib.local import resources, seed, state
+        from chalicelib.local.pump import Pump
+        from chalicelib.local.scheduler import Scheduler
 
-    factory = CLIFactory(str(ROOT))
-    app = factory.load_chalice_app()
-    config = factory.create_config_obj(chalice_stage_name="dev")
-    pump = Pump(app, workers_per_queue=args.workers)
-    scheduler = Scheduler(app, clock.now)
+        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
+        self.tables = [settings.table(t) for t in settings.tables]
+        if self.state_dir:
+            state.restore_tables(aws.dynamodb(), self.tables, self.state_dir)
+            clock.set_offset(float(self.saved.get("clock_offset_seconds", 0)))
+        factory = CLIFactory(str(ROOT))
+        self.app = factory.load_chalice_app()
+        self.config = factory.create_config_obj(chalice_stage_name="dev")
+        self.pump = Pump(self.app, workers_per_queue=self.args.workers)
+        self.scheduler = Scheduler(self.app, clock.now)
+        if not self.args.no_demo and self.demo is None:
+            created = seed.seed_demo(clock.now())
+            self.demo = {"workspace_id": created.workspace.id, "api_key": created.api_key.secret}
 
-    def on_clock(seconds: float) -> dict[str, Any]:
+    def on_clock(self, seconds: float) -> dict[str, Any]:
+        """``POST /_local/clock``: move time, run what became due, drain the queues."""
+        from chalicelib import clock
+
         clock.advance(seconds)
-        scheduler.run_due()
-        pump.drain(timeout=60)
+        self.scheduler.run_due()
+        self.pump.drain(timeout=60)
         return {"now": clock.iso(clock.now())}
 
-    demo = saved.get("demo") if saved.get("demo") and state_dir else None
-    if not args.no_demo and demo is None:
-        created = seed.seed_demo(clock.now())
-        demo = {"workspace_id": created.workspace.id, "api_key": created.api_key.secret}
+    def serve(self) -> None:
+        from chalicelib.local import server
 
-    port = args.port or free_port()
-    try:
-        http = server.make_server(app, config, "127.0.0.1", port, on_clock)
-    except OSError as error:
-        moto.terminate()
-        raise SystemExit(f"cannot serve on 127.0.0.1:{port} ({error.strerror}); try `make run PORT=8100`") from None
-    stop = threading.Event()
-    pump.start()
-    threading.Thread(target=scheduler.loop, args=(stop,), name="scheduler", daemon=True).start()
-    server.serve_in_thread(http)
+        self.port = self.args.port or free_port()
+        try:
+            self.http = server.make_server(self.app, self.config, "127.0.0.1", self.port, self.on_clock)
+        except OSError as error:
+            self.moto.terminate()
+            raise SystemExit(f"cannot serve on 127.0.0.1:{self.port} ({error.strerror}); try `make run PORT=8100`") from None
+        self.pump.start()
+        threading.Thread(target=self.scheduler.loop, args=(self.stop,), name="scheduler", daemon=True).start()
+        server.serve_in_thread(self.http)
+        self.persist()
+        print(self.banner(), flush=True)
 
-    def persist() -> None:
-        if not state_dir:
+    def persist(self) -> None:
+        """Dump the tables and state.json (when a state directory is kept)."""
+        if not self.state_dir:
             return
-        state.dump_tables(aws.dynamodb(), tables, state_dir)
-        write_json(state_dir / "state.json", {
-            "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": demo if not args.no_demo else None,
+        from chalicelib import aws, clock
+        from chalicelib.local import state
+
+        state.dump_tables(aws.dynamodb(), self.tables, self.state_dir)
+        state.write_json(self.state_dir / "state.json", {
+            "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": self.demo,
             "clock_offset_seconds": clock.offset_seconds(),
         })
 
-    persist()
-    print(f"\nMarketing automation, local stack (moto on 127.0.0.1:{moto_port})", flush=True)
-    print(f"  API            http://127.0.0.1:{port}   (OpenAPI: /v1/openapi.json)")
-    print(f"  org admin key  {os.environ['MA_BOOTSTRAP_KEY']}   (POST /v1/workspaces)")
-    if demo:
-        print(f"  demo workspace {demo['workspace_id']}")
-        print(f"  demo admin key {demo['api_key']}")
-    print(f"  state          {state_dir or 'not kept'}")
-    print("  Ctrl-C stops everything.\n", flush=True)
+    def banner(self) -> str:
+        lines = [
+            f"\nMarketing automation, local stack (moto on 127.0.0.1:{self.moto_port})",
+            f"  API            http://127.0.0.1:{self.port}   (OpenAPI: /v1/openapi.json)",
+            f"  org admin key  {os.environ['MA_BOOTSTRAP_KEY']}   (POST /v1/workspaces)",
+        ]
+        if self.demo:
+            lines += [f"  demo workspace {self.demo['workspace_id']}", f"  demo admin key {self.demo['api_key']}"]
+        lines += [f"  state          {self.state_dir or 'not kept'}", "  Ctrl-C stops everything.\n"]
+        return "\n".join(lines)
 
-    def shutdown(signum: int, frame: Any) -> None:
-        stop.set()
+    def wait(self) -> None:
+        """Until Ctrl-C, SIGTERM, or moto dying."""
+        from chalicelib import logs
 
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
-    while not stop.wait(0.5):
-        if moto.poll() is not None:
-            logs.logger.error("moto server died; stopping")
-            break
-    print("stopping: finishing queued work...", flush=True)
-    http.server.shutdown()
-    try:
-        pump.drain(timeout=15)
-        pump.stop()
-        persist()
-    finally:
-        moto.terminate()
+        signal.signal(signal.SIGINT, lambda signum, frame: self.stop.set())
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop.set())
+        while not self.stop.wait(0.5):
+            if self.moto.poll() is not None:
+                logs.logger.error("moto server died; stopping")
+                break
+
+    def shutdown(self) -> None:
+        """Stop taking requests, finish queued work, save state, stop moto."""
+        print("stopping: finishing queued work...", flush=True)
+        self.stop.set()
+        self.http.server.shutdown()
         try:
-            moto.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            moto.kill()
-    print("stopped.", flush=True)
+            self.pump.drain(timeout=15)
+            self.pump.stop()
+            self.persist()
+        finally:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
+        print("stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    stack = LocalStack(parse_args(argv))
+    stack.boot()
+    stack.serve()
+    stack.wait()
+    stack.shutdown()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 
 import pytest
 
@@ -69,8 +70,11 @@ def test_state_persists_across_a_clean_restart(tmp_path):
     first.call("PUT", "/v1/profiles/kept", {"attributes": {"a": 1}}, key=key)
     first.call("POST", "/v1/events", {"events": [{"user_id": "kept", "name": "signup"}]}, key=key)
     first.call("POST", "/_local/clock", {"advance_seconds": 0})  # drains the queue
+    moto = first.moto_endpoint
     assert first.stop() == 0
     assert "stopped." in first.output()
+    with pytest.raises(OSError):  # Ctrl-C stopped moto's server too
+        urllib.request.urlopen(moto + "/moto-api/", timeout=2)
 
     second = Stack(state_dir)
     try:
