@@ -1,17 +1,16 @@
-"""Small DynamoDB helpers over PynamoDB: multi-table BatchGetItem, chunked deletes, and
-the retry rule for optimistic transactions."""
+"""Small DynamoDB helpers over PynamoDB: the shared transaction connection, multi-table
+BatchGetItem, chunked deletes, backoff, and the rule for lost optimistic races."""
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.connection import Connection
-from pynamodb.models import Model
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws
@@ -113,7 +112,3 @@ def lost_race_on_conflict() -> Iterator[None]:
             raise LostRace(str(error)) from None
         raise
 
-
-def raw_key(model: Model) -> dict[str, Any]:
-    data = model.serialize()
-    return {"pk": data["pk"], "sk": data["sk"]}

@@ -6,12 +6,11 @@ request for typical batches), so the HTTP side costs one GetItem (auth), one Que
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
-from chalicelib import aws, clock, ids
+from chalicelib import aws, clock, ids, logs
 from chalicelib.config import settings
-from chalicelib.errors import AppError, Invalid
+from chalicelib.errors import Invalid, Unavailable
 from chalicelib.events import definitions
 from chalicelib.events.schemas import EraseMessage, EventsAccepted, EventsMessage, EventsPost, QueuedEvent
 
@@ -39,20 +38,18 @@ def accept(workspace_id: str, post: EventsPost, now: datetime) -> EventsAccepted
 
 
 def pack(workspace_id: str, events: list[QueuedEvent], now: datetime) -> list[str]:
-    """Message bodies of at most MESSAGE_BYTES each, events in order."""
-    bodies: list[str] = []
-    current: list[QueuedEvent] = []
+    """Message bodies of at most MESSAGE_BYTES (UTF-8) each, events in order."""
+    groups: list[list[QueuedEvent]] = []
     size = 0
     for event in events:
         event_size = len(event.model_dump_json().encode()) + 1
-        if current and size + event_size > MESSAGE_BYTES:
-            bodies.append(EventsMessage(workspace_id=workspace_id, received_at=clock.iso(now), events=current).model_dump_json())
-            current, size = [], 0
-        current.append(event)
+        if not groups or size + event_size > MESSAGE_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(event)
         size += event_size
-    if current:
-        bodies.append(EventsMessage(workspace_id=workspace_id, received_at=clock.iso(now), events=current).model_dump_json())
-    return bodies
+    received_at = clock.iso(now)
+    return [EventsMessage(workspace_id=workspace_id, received_at=received_at, events=g).model_dump_json() for g in groups]
 
 
 def enqueue_events(workspace_id: str, events: list[QueuedEvent], now: datetime) -> None:
@@ -64,19 +61,24 @@ def enqueue_erase(workspace_id: str, user_id: str) -> None:
 
 
 def send(bodies: list[str]) -> None:
-    """SendMessageBatch, as few calls as the 10-entry and byte limits allow; failures raise."""
+    """SendMessageBatch, in as few calls as the 10-entry and byte limits allow."""
     url = aws.queue_url(settings.queue("events"))
     batch: list[str] = []
     size = 0
-    for body in bodies + [""]:
+    for body in bodies:
         body_size = len(body.encode())
-        if batch and (not body or len(batch) == 10 or size + body_size > BATCH_BYTES):
-            entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(batch)]
-            answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=entries)
-            if answer.get("Failed"):
-                raise AppError("the events queue refused a message; nothing was lost, send again: "
-                               + json.dumps(answer["Failed"][:1]))
+        if batch and (len(batch) == 10 or size + body_size > BATCH_BYTES):
+            _send_batch(url, batch)
             batch, size = [], 0
-        if body:
-            batch.append(body)
-            size += body_size
+        batch.append(body)
+        size += body_size
+    if batch:
+        _send_batch(url, batch)
+
+
+def _send_batch(url: str, bodies: list[str]) -> None:
+    answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])
+    if answer.get("Failed"):
+        logs.logger.error("the events queue refused messages", extra={"failed": answer["Failed"][:3]})
+        raise Unavailable("the events queue refused part of the request; send it again "
+                          "(events with an event_id are stored once)")

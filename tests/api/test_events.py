@@ -120,3 +120,15 @@ def test_event_definitions_declare_property_types_that_ingestion_checks(api, wor
 def test_event_definition_property_types_are_validated(api, workspace):
     r = api.post("/v1/event-definitions", {"name": "x", "properties": {"a": "money"}}, key=workspace.admin_key)
     assert r.status == 400 and r.json["errors"][0]["field"] == "properties.a"
+
+
+def test_a_queue_refusal_is_a_503_to_retry(api, workspace, monkeypatch):
+    from chalicelib import aws
+
+    sqs = aws.sqs()
+    monkeypatch.setattr(sqs, "send_message_batch", lambda **kw: {
+        "Successful": [], "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError", "Message": "x"}]})
+
+    r = api.post("/v1/events", {"events": [{"user_id": "u", "name": "x"}]}, key=workspace.admin_key)
+
+    assert r.status == 503 and r.json["code"] == "unavailable"
