@@ -22,7 +22,7 @@ from chalicelib.profiles.schemas import (
     CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
     ProfileDetail, ProfileUpsert,
 )
-from chalicelib.schemas import PageQuery, field_path
+from chalicelib.schemas import PageQuery, invalid_from
 
 MAX_TRIES = 6
 PUT_CONCURRENCY = 8
@@ -54,7 +54,7 @@ def new_profile(workspace_id: str, user_id: str, now: datetime) -> ProfileItem:
 
 
 def _merge(item: ProfileItem, change: ProfileUpsert, now: datetime) -> None:
-    attributes = to_api(item).attributes
+    attributes = plain(item.attributes)
     for name, value in change.attributes.items():
         if value is None:
             attributes.pop(name, None)
@@ -142,7 +142,7 @@ def upsert_batch(workspace_id: str, batch: ProfileBatch, now: datetime) -> Profi
         except ValidationError as exc:
             user_id = raw.get("user_id") if isinstance(raw.get("user_id"), str) else None
             errors.append(ItemError(index=index, user_id=user_id, errors=[
-                {"field": field_path(e["loc"], f"profiles[{index}]"), "message": str(e["msg"])} for e in exc.errors()
+                {"field": e.field, "message": e.message} for e in invalid_from(exc, f"profiles[{index}]").errors
             ]))
             continue
         good.append((item.user_id, ProfileUpsert.model_validate(item.model_dump(exclude={"user_id"}, exclude_unset=True))))
