@@ -28,6 +28,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def process_record(record: SQSRecord) -> None:
     body = json.loads(record.body)
+    logs.clear()  # keys from the previous record (or warm invocation) must not leak into this one
     logs.bind(message_id=record.message_id, workspace_id=body.get("workspace_id"))
     if body.get("type") == "erase_user":
         erase = EraseMessage.model_validate(body)
