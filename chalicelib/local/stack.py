@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT_SECONDS = 60.0
 
 
 def free_port() -> int:
@@ -131,6 +132,7 @@ class LocalStack:
             raise SystemExit(f"cannot serve on 127.0.0.1:{self.port} ({error.strerror}); try `make run PORT=8100`") from None
         self.pump.start()
         threading.Thread(target=self.scheduler.loop, args=(self.stop,), name="scheduler", daemon=True).start()
+        threading.Thread(target=self._snapshots, name="snapshots", daemon=True).start()
         server.serve_in_thread(self.http)
         self.persist()
         print(self.banner(), flush=True)
@@ -147,6 +149,16 @@ class LocalStack:
             "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": self.demo,
             "clock_offset_seconds": clock.offset_seconds(),
         })
+
+    def _snapshots(self) -> None:
+        """Save state every SNAPSHOT_SECONDS too, so a killed stack loses at most that much."""
+        from chalicelib import logs
+
+        while not self.stop.wait(SNAPSHOT_SECONDS):
+            try:
+                self.persist()
+            except Exception:  # noqa: BLE001 - a failed snapshot must not stop the stack
+                logs.logger.exception("state snapshot failed")
 
     def banner(self) -> str:
         lines = [
