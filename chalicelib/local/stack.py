@@ -82,6 +82,7 @@ class LocalStack:
         self.saved = read_json(self.state_dir / "state.json") if self.state_dir else {}
         self.demo: dict[str, str] | None = self.saved.get("demo") if self.state_dir else None
         self.stop = threading.Event()
+        self._persisting = threading.Lock()
         self.moto_port = int(os.environ.get("MOTO_PORT") or free_port())
         self.moto = start_moto(self.moto_port)
         configure_environment(self.moto_port, self.saved)
@@ -144,11 +145,12 @@ class LocalStack:
         from chalicelib import aws, clock
         from chalicelib.local import state
 
-        state.dump_tables(aws.dynamodb(), self.tables, self.state_dir)
-        state.write_json(self.state_dir / "state.json", {
-            "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": self.demo,
-            "clock_offset_seconds": clock.offset_seconds(),
-        })
+        with self._persisting:  # the snapshot thread and shutdown may overlap
+            state.dump_tables(aws.dynamodb(), self.tables, self.state_dir)
+            state.write_json(self.state_dir / "state.json", {
+                "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": self.demo,
+                "clock_offset_seconds": clock.offset_seconds(),
+            })
 
     def _snapshots(self) -> None:
         """Save state every SNAPSHOT_SECONDS too, so a killed stack loses at most that much."""
