@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import Invalid
@@ -37,3 +38,9 @@ def decode(cursor: str | None, *, attribute: str, expected: str) -> dict[str, An
     if not valid:
         raise Invalid("cursor", "not a cursor this API returned for this list")
     return key
+
+
+def page(result: Any, shape: Callable[[Any], Any]) -> dict[str, Any]:
+    """A list answer from a PynamoDB result iterator: shaped items and the next cursor."""
+    items = [shape(item) for item in result]
+    return {"items": items, "next_cursor": encode(result.last_evaluated_key)}

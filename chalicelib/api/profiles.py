@@ -7,7 +7,7 @@ from chalice import Blueprint
 
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
-from chalicelib.events import ingest, queries
+from chalicelib.events import queries
 from chalicelib.events.schemas import Event, EventsQuery
 from chalicelib.profiles import profiles, tags
 from chalicelib.profiles.schemas import Profile, ProfileBatch, ProfileBatchResult, ProfileDetail, ProfileUpsert, Tags, TagsChange
@@ -45,9 +45,7 @@ def get_profile(principal: Principal, user_id: str) -> ProfileDetail:
 @endpoint(bp, "/v1/profiles/{user_id}", "DELETE", role=Role.operator, status=204)
 def delete_profile(principal: Principal, user_id: str) -> None:
     """Erase a profile, its aggregates and its events."""
-    workspace_id = workspace_of(principal)
-    if not profiles.start_erasure(workspace_id, user_id, clock.now()):
-        ingest.enqueue_erase(workspace_id, user_id)
+    profiles.start_erasure(workspace_of(principal), user_id, clock.now())
 
 
 @endpoint(bp, "/v1/profiles/{user_id}/events", "GET", role=Role.viewer, query=EventsQuery, response=Page[Event])

@@ -38,8 +38,7 @@ def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
     result = EventDefinitionItem.query(
         workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX), limit=query.limit, last_evaluated_key=start,
     )
-    items = [to_api(i) for i in result]
-    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
+    return pagination.page(result, to_api)
 
 
 def all_types(workspace_id: str) -> dict[str, dict[str, str]]:

@@ -33,5 +33,4 @@ def list_page(workspace_id: str, user_id: str, query: EventsQuery, now: datetime
         result = EventItem.by_time.query(
             pk, filter_condition=not_expired, scan_index_forward=False, limit=query.limit, last_evaluated_key=start,
         )
-    items = [to_api(i) for i in result]
-    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
+    return pagination.page(result, to_api)

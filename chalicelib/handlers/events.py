@@ -13,11 +13,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import clock, logs
-from chalicelib.events import ingest, store
+from chalicelib.events import store
 from chalicelib.events.schemas import EraseMessage, EventsMessage
 from chalicelib.profiles import profiles
-
-ERASE_PER_MESSAGE = 20_000
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -32,8 +30,7 @@ def process_record(record: SQSRecord) -> None:
     logs.bind(message_id=record.message_id, workspace_id=body.get("workspace_id"))
     if body.get("type") == "erase_user":
         erase = EraseMessage.model_validate(body)
-        if not profiles.erase(erase.workspace_id, erase.user_id, limit=ERASE_PER_MESSAGE):
-            ingest.enqueue_erase(erase.workspace_id, erase.user_id)
+        profiles.continue_erasure(erase.workspace_id, erase.user_id)
         return
     message = EventsMessage.model_validate(body)
     result = store.store_message(message, clock.now())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from chalice import Chalice
 from chalice.app import SQSEventConfig
@@ -139,8 +138,9 @@ class Pump:
 def drain_inline(app: Chalice, *, max_rounds: int = 100, retry_seconds: int = 0) -> int:
     """Deliver until every queue is empty, in this thread (tests). Returns messages received."""
     total = 0
+    queues = bindings(app)
     for _ in range(max_rounds):
-        received = sum(deliver_once(app, b, retry_seconds=retry_seconds) for b in bindings(app))
+        received = sum(deliver_once(app, b, retry_seconds=retry_seconds) for b in queues)
         total += received
         if received == 0:
             break

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 _MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
 _DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), 1)}  # AWS: 1 = Sunday
@@ -114,6 +114,3 @@ def parse(expression: str) -> Rate | Cron:
         years=None if year == "*" else _field(year, 1970, 2199),
     )
 
-
-def to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)

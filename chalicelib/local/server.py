@@ -11,7 +11,6 @@ from typing import Any, Callable
 from chalice import Chalice
 from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
-from chalicelib import clock
 from chalicelib.errors import PROBLEM_CONTENT_TYPE, problem
 from chalicelib.local import gateway
 
@@ -67,6 +66,3 @@ def serve_in_thread(server: LocalDevServer) -> threading.Thread:
     thread.start()
     return thread
 
-
-def default_clock_action(seconds: float) -> dict[str, Any]:
-    return {"now": clock.iso(clock.advance(seconds))}

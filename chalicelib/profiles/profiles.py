@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import clock, dynamo, pagination
 from chalicelib.config import settings
 from chalicelib.errors import AppError, Invalid, NotFound
+from chalicelib.events import ingest
 from chalicelib.models.base import plain
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import (
@@ -176,25 +177,32 @@ def get(workspace_id: str, user_id: str) -> ProfileDetail:
 def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
     start = pagination.decode(query.cursor, attribute="workspace_id", expected=workspace_id)
     result = ProfileItem.by_workspace.query(workspace_id, limit=query.limit, last_evaluated_key=start)
-    items = [to_api(i) for i in result]
-    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
+    return pagination.page(result, to_api)
 
 
 ERASE_SYNC_LIMIT = 2_000
+ERASE_PER_MESSAGE = 20_000
 # Longer than an events message can wait: queue retention (4 days) + DLQ (14 days) + margin.
 TOMBSTONE_DAYS = 21
 
 
-def start_erasure(workspace_id: str, user_id: str, now: datetime) -> bool:
+def start_erasure(workspace_id: str, user_id: str, now: datetime) -> None:
     """Erase a user: first leave a tombstone, so events already queued for them (received
-    before now) are dropped by the events handler, then delete everything. Returns
-    ``erase``'s answer."""
+    before now) are dropped by the events handler, then delete what fits in a request and
+    hand the rest to the events queue."""
     get_item(workspace_id, user_id)
     ErasureItem(
         pk=user_pk(workspace_id, user_id), sk=ERASED_SK, erased_at=clock.iso(now),
         expires_at=int((now + timedelta(days=TOMBSTONE_DAYS)).timestamp()),
     ).save()
-    return erase(workspace_id, user_id)
+    if not erase(workspace_id, user_id):
+        ingest.enqueue_erase(workspace_id, user_id)
+
+
+def continue_erasure(workspace_id: str, user_id: str) -> None:
+    """The queued part of an erasure; idempotent, and re-queues itself until done."""
+    if not erase(workspace_id, user_id, limit=ERASE_PER_MESSAGE):
+        ingest.enqueue_erase(workspace_id, user_id)
 
 
 def erase(workspace_id: str, user_id: str, *, limit: int | None = None) -> bool:

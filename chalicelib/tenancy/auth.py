@@ -35,9 +35,6 @@ def _bootstrap_key() -> str | None:
     return None
 
 
-def reset_bootstrap_cache() -> None:
-    _bootstrap_key.cache_clear()
-
 
 def authenticate(authorization: str | None) -> Principal:
     """Resolve the Authorization header to a principal, or raise 401."""

@@ -89,8 +89,7 @@ def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
     start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
     result = ApiKeyItem.query(workspace_id, ApiKeyItem.sk.startswith(KEY_PREFIX), limit=query.limit,
                               last_evaluated_key=start)
-    items = [to_api(i) for i in result]
-    return {"items": items, "next_cursor": pagination.encode(result.last_evaluated_key)}
+    return pagination.page(result, to_api)
 
 
 def delete(workspace_id: str, key_id: str) -> None:
