@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STATE_DIR ?= .local-state
 DEMO ?= 1
+WORKERS ?= 2
 STAGE ?= dev
 TEST_ARGS ?=
 BENCH_ARGS ?=
@@ -20,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m chalicelib.local.stack --port $(PORT) --state-dir "$(STATE_DIR)" $(if $(filter 0 no false,$(DEMO)),--no-demo,)
+	$(PY) -m devstack.stack --port $(PORT) --state-dir "$(STATE_DIR)" --workers $(WORKERS) $(if $(filter 0 no false,$(DEMO)),--no-demo,)
 
 test: $(STAMP)
 	$(PY) -m pytest $(TEST_ARGS)

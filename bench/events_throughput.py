@@ -10,7 +10,7 @@ request units are estimated from the call parameters. Then the same events are s
 (same event ids) to measure what a duplicate costs, and the stored items and aggregates
 are checked not to have changed.
 
-Part 2 (secondary, noisy): the real local stack (``python -m chalicelib.local.stack``) in
+Part 2 (secondary, noisy): the real local stack (``python -m devstack.stack``) in
 a subprocess, driven over HTTP; events/s accepted and end to end. moto-bound.
 
 See bench/README.md for what each number means.
@@ -38,7 +38,7 @@ BOOTSTRAP_KEY = "bench-org-admin-key"
 LAMBDA_MB = 512  # both functions, as .chalice/config.json declares
 
 sys.path.insert(0, str(ROOT))
-from chalicelib.local.fake_env import use_fake_aws  # noqa: E402 - imports no config
+from devstack.fake_env import use_fake_aws  # noqa: E402 - imports no config
 
 use_fake_aws(BOOTSTRAP_KEY)  # as tests/conftest.py: before anything builds a client or reads config
 
@@ -127,7 +127,7 @@ def item_bytes(item: dict[str, Any]) -> int:
 def index_keys_by_table() -> dict[str, list[tuple[str, list[str]]]]:
     """table name -> [(index, key attributes)] from infra/resources.yaml (the one declaration)."""
     from chalicelib.config import settings
-    from chalicelib.local.resources import load_template
+    from devstack.resources import load_template
 
     out: dict[str, list[tuple[str, list[str]]]] = {}
     for res in load_template()["Resources"].values():
@@ -379,14 +379,14 @@ def run_in_process(workload: Workload, dup: bool) -> dict[str, Any]:
     from chalice.test import Client
     from moto import mock_aws
 
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     moto_patches.install()
     with mock_aws():
         from chalicelib import aws
         from chalicelib.config import settings
-        from chalicelib.local import gateway, resources
-        from chalicelib.local.pump import drain_inline
+        from devstack import gateway, resources
+        from devstack.pump import drain_inline
 
         aws.reset()
         resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
@@ -549,7 +549,7 @@ def run_stack(workload: Workload, threads: int) -> dict[str, Any]:
     import boto3
 
     from chalicelib.config import settings
-    from chalicelib.local.harness import StackProcess
+    from devstack.harness import StackProcess
 
     n = len(workload.events)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:

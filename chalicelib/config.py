@@ -1,4 +1,7 @@
-"""Settings from the environment, read once and typed.
+"""Settings from the environment, read when first needed (not at import) and typed.
+
+A launcher (the local stack, a test, a benchmark) may set the environment after
+importing ``chalicelib``: nothing here reads it until a setting is first used.
 
 In the cloud the merge template fills the table and queue variables (see
 infra/resources.yaml, ``Globals``); locally the stack and the tests leave them unset
@@ -7,7 +10,9 @@ and the defaults name the resources the local stack creates from the same templa
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 TABLES = ("workspaces", "profiles", "events")
 QUEUES = ("events",)
@@ -58,4 +63,31 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
     )
 
 
-settings = load()
+class _Lazy:
+    """``settings``: loads on first attribute access, so importing reads nothing."""
+
+    _loaded: Settings | None = None
+    _lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+    def _current(self) -> Settings:
+        if _Lazy._loaded is None:
+            with _Lazy._lock:
+                if _Lazy._loaded is None:
+                    _Lazy._loaded = load()
+        return _Lazy._loaded
+
+
+def reload() -> None:
+    """Read the environment again at the next use (tests and launchers that change it)."""
+    _Lazy._loaded = None
+
+
+def region() -> str:
+    """The region, straight from the environment (PynamoDB asks for it at class creation)."""
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+settings: Settings = cast(Settings, _Lazy())

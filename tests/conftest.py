@@ -11,7 +11,7 @@ from typing import Any, Callable
 BOOTSTRAP_KEY = "test-org-admin-key"
 ROOT = Path(__file__).resolve().parents[1]
 
-from chalicelib.local.fake_env import use_fake_aws  # noqa: E402 - imports no config
+from devstack.fake_env import use_fake_aws  # noqa: E402 - imports no config
 
 use_fake_aws(BOOTSTRAP_KEY)  # before anything builds a client or reads config
 
@@ -23,13 +23,13 @@ from moto import mock_aws  # noqa: E402
 @pytest.fixture(scope="session")
 def aws_backend():
     """moto for the whole session, with the template's tables and queues."""
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     moto_patches.install()
     with mock_aws():
         from chalicelib import aws
         from chalicelib.config import settings
-        from chalicelib.local import resources
+        from devstack import resources
 
         aws.reset()
         resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
@@ -39,7 +39,7 @@ def aws_backend():
 
 @pytest.fixture(scope="session")
 def app(aws_backend):
-    from chalicelib.local import gateway
+    from devstack import gateway
 
     gateway.install()
     import app as app_module
@@ -129,7 +129,7 @@ def workspace(new_workspace) -> Workspace:
 @pytest.fixture
 def drain(app) -> Callable[[], int]:
     """Deliver every queued message to its handler, as Lambda's event source would."""
-    from chalicelib.local.pump import drain_inline
+    from devstack.pump import drain_inline
 
     return lambda: drain_inline(app)
 

@@ -12,7 +12,8 @@ from chalicelib import aws, clock, ids, logs
 from chalicelib.config import settings
 from chalicelib.errors import Invalid, Unavailable
 from chalicelib.events import definitions
-from chalicelib.events.schemas import EraseMessage, EventsAccepted, EventsMessage, EventsPost, QueuedEvent
+from chalicelib.events.messages import EraseMessage, EventsMessage, QueuedEvent
+from chalicelib.events.schemas import EventsAccepted, EventsPost
 
 MAX_FUTURE = timedelta(days=1)
 MESSAGE_BYTES = 200_000   # per SQS message, under the 256 KiB limit with headroom

@@ -79,26 +79,3 @@ class EventDefinition(Response):
     description: str | None = None
     properties: dict[str, PropertyType]
     created_at: str
-
-
-# Queue messages (the events queue carries both kinds).
-
-class QueuedEvent(BaseModel):
-    user_id: str
-    event_id: str
-    name: str
-    ts: str
-    properties: dict[str, Any]
-
-
-class EventsMessage(BaseModel):
-    type: Literal["events"] = "events"
-    workspace_id: str
-    received_at: str
-    events: list[QueuedEvent]
-
-
-class EraseMessage(BaseModel):
-    type: Literal["erase_user"] = "erase_user"
-    workspace_id: str
-    user_id: str

@@ -20,7 +20,7 @@ from typing import Any
 from chalicelib import clock, dynamo, logs
 from chalicelib.config import settings
 from chalicelib.events import aggregates
-from chalicelib.events.schemas import EventsMessage, QueuedEvent
+from chalicelib.events.messages import EventsMessage, QueuedEvent
 from chalicelib.models.base import plain
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import clock, logs
 from chalicelib.events import store
-from chalicelib.events.schemas import EraseMessage, EventsMessage
+from chalicelib.events.messages import EraseMessage, EventsMessage
 from chalicelib.profiles import profiles
 
 

@@ -10,15 +10,26 @@ from typing import Any
 from pynamodb.attributes import MapAttribute
 from pynamodb.models import Model
 
+from chalicelib import config
 from chalicelib.config import settings
+
+
+class _TableMeta(type):
+    """Resolves ``Meta.table_name`` from the settings when first used, not at import."""
+
+    _table: str
+
+    @property
+    def table_name(cls) -> str:
+        return settings.table(cls._table)
 
 
 def meta(table: str) -> Any:
     """A Meta class for a model on one of the template's tables."""
 
-    class Meta:
-        table_name = settings.table(table)
-        region = settings.region
+    class Meta(metaclass=_TableMeta):
+        _table = table
+        region = config.region()
         max_retry_attempts = 5
 
     return Meta

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib import clock
 from chalicelib.events import store
-from chalicelib.events.schemas import EventsMessage, QueuedEvent
+from chalicelib.events.messages import EventsMessage, QueuedEvent
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import EventStatItem, user_pk
 
@@ -31,7 +31,7 @@ def events_message(workspace_id: str, *events: tuple[str, str, str, float]) -> d
 
 
 def invoke(app, *records: dict) -> dict:
-    from chalicelib.local.lambda_shapes import FakeContext
+    from devstack.lambda_shapes import FakeContext
 
     return app.handler_map["on_events"]({"Records": list(records)}, FakeContext("on_events"))
 

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib.events.ingest import MESSAGE_BYTES, pack
-from chalicelib.events.schemas import EventIn, EventsMessage, QueuedEvent
+from chalicelib.events.messages import EventsMessage, QueuedEvent
+from chalicelib.events.schemas import EventIn
 
 SQS_MAX_BYTES = 256 * 1024
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ import textwrap
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from chalicelib.events.schemas import QueuedEvent
+from chalicelib.events.messages import QueuedEvent
 from chalicelib.events.store import MAX_TRANSACTION_ITEMS, plan_chunks
 from tests.conftest import ROOT
 

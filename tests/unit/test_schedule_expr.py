@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from chalicelib.local.schedule_expr import Cron, Rate, parse
+from devstack.schedule_expr import Cron, Rate, parse
 
 UTC = timezone.utc
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

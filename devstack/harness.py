@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -24,20 +24,23 @@ def free_port() -> int:
 
 
 class StackProcess:
-    """``python -m chalicelib.local.stack`` on free ports; ``stop()`` is a Ctrl-C."""
+    """The local stack started as the README says (``make run``) on free ports, with no
+    AWS or MA_ variable from the caller's environment; the org admin key is read from
+    what it prints, as a user would. ``stop()`` is a Ctrl-C to the whole process group."""
 
-    def __init__(self, state_dir: Path, *, bootstrap_key: str, demo: bool = False, workers: int = 2,
-                 start_timeout: float = 90.0):
+    def __init__(self, state_dir: Path, *, demo: bool = False, workers: int = 2, start_timeout: float = 90.0,
+                 bootstrap_key: str | None = None):
         self.port = free_port()
         self.log = Path(state_dir).parent / f"stack-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MA_"))}
-        env.update({"MA_BOOTSTRAP_KEY": bootstrap_key, "MA_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
-        args = [sys.executable, "-m", "chalicelib.local.stack", "--port", str(self.port),
-                "--state-dir", str(state_dir), "--workers", str(workers)]
-        if not demo:
-            args.append("--no-demo")
+        env.update({"PYTHONUNBUFFERED": "1"})
+        if bootstrap_key:  # an operator's own key (MA_BOOTSTRAP_KEY), for the tests that need one
+            env["MA_BOOTSTRAP_KEY"] = bootstrap_key
+        args = ["make", "--no-print-directory", "run", f"PORT={self.port}", f"STATE_DIR={state_dir}",
+                f"DEMO={1 if demo else 0}", f"WORKERS={workers}"]
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -50,6 +53,19 @@ class StackProcess:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"the stack did not start within {start_timeout} s:\n" + self.output())
+
+    @property
+    def org_admin_key(self) -> str:
+        """The key the banner prints (``org admin key  ...``)."""
+        match = re.search(r"org admin key\s+(\S+)", self.output())
+        assert match, self.output()
+        return match.group(1)
+
+    @property
+    def demo_key(self) -> str:
+        match = re.search(r"demo admin key\s+(\S+)", self.output())
+        assert match, self.output()
+        return match.group(1)
 
     def output(self) -> str:
         return self.log.read_text()
@@ -75,7 +91,7 @@ class StackProcess:
 
     def stop(self) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            os.killpg(self.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
             try:
                 return self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:

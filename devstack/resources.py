@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "resources.yaml"
 _TABLE_KEYS = (
     "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode",
 )

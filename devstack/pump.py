@@ -17,7 +17,7 @@ from chalice.app import SQSEventConfig
 
 from chalicelib import aws, logs
 from chalicelib.config import settings
-from chalicelib.local.lambda_shapes import FakeContext, sqs_event
+from devstack.lambda_shapes import FakeContext, sqs_event
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from chalice import Chalice, Rate
 
 from chalicelib import aws
 from chalicelib.config import settings
-from chalicelib.local import pump, resources
-from chalicelib.local.scheduler import Scheduler
+from devstack import pump, resources
+from devstack.scheduler import Scheduler
 
 
 def make_app(behaviour):
@@ -126,7 +126,7 @@ def test_every_template_table_and_queue_exists_locally(aws_backend):
 
 
 def test_state_survives_a_dump_and_restore(aws_backend, tmp_path):
-    from chalicelib.local import state
+    from devstack import state
 
     client = aws.dynamodb()
     client.create_table(TableName="state-test", BillingMode="PAY_PER_REQUEST",

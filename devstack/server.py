@@ -12,7 +12,7 @@ from chalice import Chalice
 from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
 from chalicelib.errors import PROBLEM_CONTENT_TYPE, problem
-from chalicelib.local import gateway
+from devstack import gateway
 
 MAX_ADVANCE = 10 * 366 * 86400
 

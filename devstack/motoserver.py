@@ -27,7 +27,7 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     moto_patches.install()
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from chalicelib import clock, ids
 from chalicelib.events import ingest
-from chalicelib.events.schemas import QueuedEvent
+from chalicelib.events.messages import QueuedEvent
 from chalicelib.profiles import profiles, tags
 from chalicelib.profiles.schemas import ProfileUpsert, TagsChange
 from chalicelib.tenancy import workspaces

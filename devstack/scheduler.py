@@ -16,8 +16,8 @@ from chalice.app import ScheduledEventConfig
 
 from chalicelib import logs
 from chalicelib.config import settings
-from chalicelib.local import schedule_expr
-from chalicelib.local.lambda_shapes import FakeContext, scheduled_event
+from devstack import schedule_expr
+from devstack.lambda_shapes import FakeContext, scheduled_event
 
 
 @dataclass

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_SECONDS = 60.0
 
 
@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.motoserver", "--port", str(port), "--parent", str(os.getpid())],
+        [sys.executable, "-m", "devstack.motoserver", "--port", str(port), "--parent", str(os.getpid())],
         cwd=ROOT, start_new_session=True,  # Ctrl-C reaches the stack, which stops moto after saving state
     )
     deadline = time.monotonic() + 30
@@ -75,7 +75,7 @@ class LocalStack:
     """The running stack: moto, the app with its pumps and schedules, the HTTP server, state."""
 
     def __init__(self, args: argparse.Namespace):
-        from chalicelib.local.state import read_json  # no config read in this module
+        from devstack.state import read_json  # no config read in this module
 
         self.args = args
         self.state_dir = Path(args.state_dir).resolve() if args.state_dir else None
@@ -86,6 +86,9 @@ class LocalStack:
         self.moto_port = int(os.environ.get("MOTO_PORT") or free_port())
         self.moto = start_moto(self.moto_port)
         configure_environment(self.moto_port, self.saved)
+        from chalicelib import config
+
+        config.reload()  # whatever was imported so far, settings are read from here on
         sys.path.insert(0, str(ROOT))
         os.chdir(ROOT)
 
@@ -95,9 +98,9 @@ class LocalStack:
 
         from chalicelib import aws, clock
         from chalicelib.config import settings
-        from chalicelib.local import resources, seed, state
-        from chalicelib.local.pump import Pump
-        from chalicelib.local.scheduler import Scheduler
+        from devstack import resources, seed, state
+        from devstack.pump import Pump
+        from devstack.scheduler import Scheduler
 
         resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
         self.tables = [settings.table(t) for t in settings.tables]
@@ -123,7 +126,7 @@ class LocalStack:
         return {"now": clock.iso(clock.now())}
 
     def serve(self) -> None:
-        from chalicelib.local import server
+        from devstack import server
 
         self.port = self.args.port or free_port()
         try:
@@ -143,7 +146,7 @@ class LocalStack:
         if not self.state_dir:
             return
         from chalicelib import aws, clock
-        from chalicelib.local import state
+        from devstack import state
 
         with self._persisting:  # the snapshot thread and shutdown may overlap
             state.dump_tables(aws.dynamodb(), self.tables, self.state_dir)
