@@ -147,7 +147,7 @@ def index_keys_by_table() -> dict[str, list[tuple[str, list[str]]]]:
 def item_kind(table: str, item: dict[str, Any], events_table: str) -> str:
     """events | profile | aggregate | tombstone | workspace, for the per-kind breakdowns."""
     if table == events_table:
-        return "events"
+        return "claim" if item.get("sk", {}).get("S", "").startswith("id#") else "events"
     sk = item.get("sk", {}).get("S", "")
     if sk in ("profile", "erased"):
         return {"profile": "profile", "erased": "tombstone"}[sk]
@@ -199,9 +199,14 @@ class Units:
                 for table, requests in params["RequestItems"].items():
                     for r in requests:
                         item = r.get("PutRequest", {}).get("Item")
-                        u["wru"] += self.write(table, item, transactional=False) if item else 1
+                        wru = self.write(table, item, transactional=False) if item else 1
+                        u["wru"] += wru
+                        if item:
+                            u["wru:" + item_kind(table, item, events_table)] += wru
             elif op == "PutItem":
-                u["wru"] += self.write(params["TableName"], params["Item"], transactional=False)
+                wru = self.write(params["TableName"], params["Item"], transactional=False)
+                u["wru"] += wru
+                u["wru:" + item_kind(params["TableName"], params["Item"], events_table)] += wru
             elif op in ("UpdateItem", "DeleteItem"):
                 u["wru"] += 1
             elif op == "GetItem":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 TABLES = ("workspaces", "profiles", "events")
-QUEUES = ("events",)
+QUEUES = ("events", "events-dlq")
 
 
 def _int(name: str, default: int) -> int:
@@ -53,7 +53,7 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
         resource_prefix=prefix,
         tables={t: env.get(f"MA_TABLE_{t.upper()}", prefix + t) for t in TABLES},
-        queues={q: env.get(f"MA_QUEUE_{q.upper()}", prefix + q) for q in QUEUES},
+        queues={q: env.get(f"MA_QUEUE_{q.upper().replace('-', '_')}", prefix + q) for q in QUEUES},
         max_body_bytes=int(env.get("MA_MAX_BODY_BYTES") or 1_048_576),
         default_event_retention_days=int(env.get("MA_DEFAULT_EVENT_RETENTION_DAYS") or 365),
         bootstrap_key=env.get("MA_BOOTSTRAP_KEY") or None,

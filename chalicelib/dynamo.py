@@ -67,9 +67,17 @@ def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, s
 def batch_delete(table: str, keys: Iterable[dict[str, Any]]) -> int:
     """BatchWriteItem deletes, 25 per call, retrying unprocessed items with backoff
     (PynamoDB's batch_write retries without backoff and gives up after three tries)."""
-    count = 0
-    for part in chunks(list(keys), 25):
-        request: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in part]}
+    return _batch_write(table, [{"DeleteRequest": {"Key": k}} for k in keys])
+
+
+def batch_put(table: str, items: Iterable[dict[str, Any]]) -> int:
+    """BatchWriteItem puts (raw items), 25 per call, unprocessed ones retried with backoff."""
+    return _batch_write(table, [{"PutRequest": {"Item": i}} for i in items])
+
+
+def _batch_write(table: str, requests: list[dict[str, Any]]) -> int:
+    for part in chunks(requests, 25):
+        request: dict[str, Any] = {table: list(part)}
         attempt = 0
         while request:
             answer = aws.dynamodb().batch_write_item(RequestItems=request)
@@ -77,8 +85,7 @@ def batch_delete(table: str, keys: Iterable[dict[str, Any]]) -> int:
             if request:
                 attempt += 1
                 backoff(attempt)
-        count += len(part)
-    return count
+    return len(requests)
 
 
 def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> None:

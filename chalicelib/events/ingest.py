@@ -33,6 +33,7 @@ def accept(workspace_id: str, post: EventsPost, now: datetime) -> EventsAccepted
         queued.append(QueuedEvent(
             user_id=event.user_id, event_id=event.event_id or ids.new_id("ev"), name=event.name,
             ts=clock.iso(moment), properties=event.properties,
+            claim=event.event_id is not None and event.timestamp is None,
         ))
     enqueue_events(workspace_id, queued, now)
     return EventsAccepted(accepted=len(queued), event_ids=[e.event_id for e in queued])
@@ -59,6 +60,18 @@ def enqueue_events(workspace_id: str, events: list[QueuedEvent], now: datetime) 
 
 def enqueue_erase(workspace_id: str, user_id: str) -> None:
     send([EraseMessage(workspace_id=workspace_id, user_id=user_id).model_dump_json()])
+
+
+def dead_letter(body: str, reason: str) -> None:
+    """Put one message on the events dead-letter queue with the reason it failed
+    (`python -m ops.dlq` lists and redrives them)."""
+    aws.sqs().send_message(
+        QueueUrl=aws.queue_url(settings.queue("events-dlq")), MessageBody=body,
+        MessageAttributes={
+            "reason": {"DataType": "String", "StringValue": reason or "unknown"},
+            "source_queue": {"DataType": "String", "StringValue": settings.queue("events").rsplit("/", 1)[-1]},
+        },
+    )
 
 
 def send(bodies: list[str]) -> None:

@@ -1,20 +1,23 @@
 """The events queue: store events and aggregates, continue large erasures.
 
-Each record is one message; a failing record is reported in ``batchItemFailures`` so
-only it is retried (and after maxReceiveCount, dead-lettered). Both message kinds are
-idempotent, so redelivery stores and counts nothing twice.
+Each record is one message of a discriminated union (``events.messages``), dispatched by
+its ``type``. A record that fails for a passing reason is reported in
+``batchItemFailures``, so only it is retried (and dead-lettered by SQS after
+maxReceiveCount); a record that can never succeed (not JSON, an unknown type, a malformed
+message) is dead-lettered at once with its reason and logged at error level. Every message
+kind is idempotent: redelivery stores and counts nothing twice.
 """
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 
 from chalicelib import clock, logs
-from chalicelib.events import store
-from chalicelib.events.messages import EraseMessage, EventsMessage
+from chalicelib.events import ingest, store
+from chalicelib.events.messages import QUEUE_MESSAGE, EraseMessage, EventsMessage
 from chalicelib.profiles import profiles
 
 
@@ -24,14 +27,29 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return dict(process_partial_response(event=event, record_handler=process_record, processor=processor, context=context))
 
 
-def process_record(record: SQSRecord) -> None:
-    body = json.loads(record.body)
-    logs.clear()  # keys from the previous record (or warm invocation) must not leak into this one
-    logs.bind(message_id=record.message_id, workspace_id=body.get("workspace_id"))
-    if body.get("type") == "erase_user":
-        erase = EraseMessage.model_validate(body)
-        profiles.continue_erasure(erase.workspace_id, erase.user_id)
-        return
-    message = EventsMessage.model_validate(body)
+def _store_events(message: EventsMessage) -> None:
     result = store.store_message(message, clock.now())
-    logs.logger.info("events stored", extra={"stored": result.stored, "skipped": result.skipped})
+    logs.logger.info("events stored", extra={"stored": result.stored, "skipped": result.skipped,
+                                             "dead_lettered": result.dead_lettered})
+
+
+def _erase(message: EraseMessage) -> None:
+    profiles.continue_erasure(message.workspace_id, message.user_id)
+
+
+HANDLERS: dict[str, Callable[[Any], None]] = {"events": _store_events, "erase_user": _erase}
+
+
+def process_record(record: SQSRecord) -> None:
+    logs.clear()  # keys from the previous record (or warm invocation) must not leak into this one
+    logs.bind(message_id=record.message_id)
+    try:
+        message = QUEUE_MESSAGE.validate_json(record.body)
+    except ValidationError as error:
+        reason = "not a message the events queue understands: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
+        logs.logger.error("message dead-lettered", extra={"reason": reason, "body": record.body[:500]})
+        ingest.dead_letter(record.body, reason)
+        return
+    logs.bind(workspace_id=message.workspace_id, message_type=message.type)
+    HANDLERS[message.type](message)

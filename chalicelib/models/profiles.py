@@ -2,12 +2,16 @@
 
 pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>" | "erased".
 GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing.
+Every item carries ``kind`` (PynamoDB's discriminator): a query through one item class
+returns only items of that kind, so a tombstone is never read as a profile.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import (
+    DiscriminatorAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.models.base import BaseModel, meta
@@ -30,10 +34,16 @@ class ByWorkspace(GlobalSecondaryIndex["ProfileItem"]):
     user_id = UnicodeAttribute(range_key=True)
 
 
-class ProfileItem(BaseModel):
+class ProfilesTableItem(BaseModel):
+    """Any item of the profiles table; ``kind`` says which."""
+
     Meta = meta("profiles")
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=PROFILE_SK)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+
+
+class ProfileItem(ProfilesTableItem, discriminator="profile"):
     workspace_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
     attributes: MapAttribute[str, Any] = MapAttribute(default=dict)
@@ -50,26 +60,26 @@ class ProfileItem(BaseModel):
     by_workspace = ByWorkspace()
 
 
-class EventStatItem(BaseModel):
-    """Aggregates of one event name for one user, kept by the events handler."""
+class EventStatItem(ProfilesTableItem, discriminator="stat"):
+    """Aggregates of one event name for one user, kept by the events handler.
 
-    Meta = meta("profiles")
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+    ``pending`` lists the events (their events-table sort keys) this aggregate has counted
+    that may not be stored yet: the handler writes the aggregate before the events, so a
+    redelivery finds them here and stores them without counting them again.
+    """
+
     name = UnicodeAttribute()
     event_count = NumberAttribute()
     first_at = UnicodeAttribute()
     last_at = UnicodeAttribute()
     sums: MapAttribute[str, Any] = MapAttribute(default=dict)
     version = NumberAttribute()
+    pending: ListAttribute[str] = ListAttribute(default=list)  # event sort keys (strings)
 
 
-class ErasureItem(BaseModel):
+class ErasureItem(ProfilesTableItem, discriminator="erased"):
     """Left by an erasure so that events queued before it are not stored afterwards;
     expires (TTL) once no such event can still be in a queue."""
 
-    Meta = meta("profiles")
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=ERASED_SK)
     erased_at = UnicodeAttribute()
     expires_at = NumberAttribute()

@@ -15,9 +15,9 @@ from chalicelib.config import settings
 from chalicelib.errors import AppError, Invalid, NotFound
 from chalicelib.events import ingest
 from chalicelib.models.base import plain
-from chalicelib.models.events import EventItem
+from chalicelib.models.events import EventsTableItem
 from chalicelib.models.profiles import (
-    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, user_pk,
+    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, ProfilesTableItem, user_pk,
 )
 from chalicelib.profiles.schemas import (
     CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
@@ -212,10 +212,10 @@ def erase(workspace_id: str, user_id: str, *, limit: int | None = None) -> bool:
     limit = limit or ERASE_SYNC_LIMIT
     pk = user_pk(workspace_id, user_id)
     profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}}
-                    for i in ProfileItem.query(pk, attributes_to_get=["pk", "sk"]) if i.sk != ERASED_SK]
+                    for i in ProfilesTableItem.query(pk, attributes_to_get=["pk", "sk"]) if i.sk != ERASED_SK]
     dynamo.batch_delete(settings.table("profiles"), profile_keys)
     removed = 0
-    events = EventItem.query(pk, attributes_to_get=["pk", "sk"], page_size=500)
+    events = EventsTableItem.query(pk, attributes_to_get=["pk", "sk"], page_size=500)  # events and claims
     batch: list[dict[str, Any]] = []
     for event in events:
         batch.append(dynamo.key(pk, event.sk))

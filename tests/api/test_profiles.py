@@ -153,10 +153,10 @@ def test_delete_erases_profile_events_and_aggregates(api, workspace, drain):
 
     assert api.get("/v1/profiles/gone", key=key).status == 404
     from chalicelib.models.events import EventItem
-    from chalicelib.models.profiles import ErasureItem, ProfileItem
+    from chalicelib.models.profiles import ErasureItem, ProfilesTableItem
 
     assert list(EventItem.query(f"{workspace.id}#gone")) == []
-    assert [i.sk for i in ProfileItem.query(f"{workspace.id}#gone")] == ["erased"]  # the tombstone alone
+    assert [i.sk for i in ProfilesTableItem.query(f"{workspace.id}#gone")] == ["erased"]  # the tombstone alone
     tombstone = ErasureItem.get(f"{workspace.id}#gone", "erased")
     assert tombstone.expires_at > tombstone_floor(tombstone.erased_at)
     assert api.delete("/v1/profiles/gone", key=key).status == 404

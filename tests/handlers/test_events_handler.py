@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from chalicelib import clock
-from chalicelib.events import store
+from chalicelib.events import repo, store
 from chalicelib.events.messages import EventsMessage, QueuedEvent
 from chalicelib.models.events import EventItem
 from chalicelib.models.profiles import EventStatItem, user_pk
@@ -63,20 +63,46 @@ def test_a_partly_stored_message_stores_only_the_rest_on_redelivery(app, workspa
     assert stat(workspace.id, "u1", "purchase").sums.as_dict() == {"amount": 3}
 
 
-def test_a_bad_record_is_reported_alone_and_the_rest_are_stored(app, workspace):
+def dead_letters() -> list[tuple[dict, str]]:
+    """(body, reason) of every message on the events DLQ (consumed)."""
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    sqs, out = aws.sqs(), []
+    url = aws.queue_url(settings.queue("events-dlq"))
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", []):
+        for m in batch:
+            out.append((json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"],
+                        m.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "")))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def test_a_malformed_record_is_dead_lettered_with_its_reason_and_the_rest_are_stored(app, workspace):
     good = record(events_message(workspace.id, ("u1", "e1", "view", 0)), "good")
     bad = record({"type": "events", "workspace_id": workspace.id}, "bad")
 
     result = invoke(app, good, bad)
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert result == {"batchItemFailures": []}  # never retried: it can never succeed
     assert stat(workspace.id, "u1", "view").event_count == 1
+    [(body, reason)] = dead_letters()
+    assert body == {"type": "events", "workspace_id": workspace.id}
+    assert "received_at" in reason and "events" in reason
+
+
+@pytest.mark.parametrize("body", ['{"type": "evnts", "workspace_id": "w"}', '{"workspace_id": "w", "events": []}', "not json"])
+def test_an_unknown_message_type_is_never_read_as_events(app, body):
+    assert invoke(app, {**record({}), "body": body}) == {"batchItemFailures": []}
+
+    [(stored_body, reason)] = dead_letters()
+    assert reason.startswith("not a message the events queue understands")
 
 
 def test_a_lost_race_on_the_aggregate_is_retried_and_counts_once(app, workspace, monkeypatch):
     """Another writer bumps the aggregate between our read and our write."""
     invoke(app, record(events_message(workspace.id, ("u1", "e1", "purchase", 1))))
-    original_read = store._read
+    original_read = repo.read_chunk
     calls = {"n": 0}
 
     def racing_read(workspace_id, chunk):
@@ -87,7 +113,7 @@ def test_a_lost_race_on_the_aggregate_is_retried_and_counts_once(app, workspace,
                 events_message(workspace.id, ("u1", "e9", "purchase", 100))), clock.now())
         return result
 
-    monkeypatch.setattr(store, "_read", racing_read)
+    monkeypatch.setattr(repo, "read_chunk", racing_read)
     invoke(app, record(events_message(workspace.id, ("u1", "e2", "purchase", 2))))
 
     assert calls["n"] >= 2
@@ -101,7 +127,7 @@ def test_a_message_that_keeps_losing_races_fails_for_redelivery(app, workspace, 
     def always_lose(*args, **kwargs):
         raise dynamo.LostRace("simulated")
 
-    monkeypatch.setattr(store, "_write", always_lose)
+    monkeypatch.setattr(repo, "write_chunk", always_lose)
     monkeypatch.setattr(dynamo, "backoff", lambda attempt: None)
 
     result = invoke(app, record(events_message(workspace.id, ("u1", "e1", "view", 0)), "racer"))
@@ -115,7 +141,7 @@ def test_events_of_a_deleted_workspace_are_dropped(app):
     assert EventItem.count(user_pk("ws-gone", "u1")) == 0
 
 
-def test_large_messages_are_split_into_transactions_of_at_most_100_items(app, workspace):
+def test_large_messages_are_split_into_chunks_and_all_stored(app, workspace):
     events = [(f"user-{n}", f"e{n}", "view", 0) for n in range(250)]
 
     invoke(app, record(events_message(workspace.id, *events)))
@@ -137,20 +163,118 @@ def test_redelivered_erase_is_harmless(app, workspace, api, drain):
 
 @pytest.mark.parametrize("count", [1, 499])
 def test_requests_per_chunk_stay_constant(app, workspace, count, monkeypatch):
-    """Reads and writes are batched: one BatchGetItem and one transaction per chunk."""
-    from chalicelib import aws
+    """Reads and writes are batched: per chunk at most two BatchGetItem (the second for the
+    aggregates' pending events), BatchWriteItem for the events, one conditional PutItem per
+    aggregate and per new profile; no transaction."""
+    import botocore.client
 
     calls: list[str] = []
-    client = aws.dynamodb()
-    original = client._make_api_call
+    original = botocore.client.BaseClient._make_api_call
 
-    def counting(operation, params):
+    def counting(client, operation, params):  # every client: boto3's and PynamoDB's
         calls.append(operation)
-        return original(operation, params)
+        return original(client, operation, params)
 
-    monkeypatch.setattr(client, "_make_api_call", counting)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
     invoke(app, record(events_message(workspace.id, *[("u1", f"e{n}", "view", 0) for n in range(count)])))
 
-    chunks = len(store.plan_chunks([QueuedEvent(user_id="u1", event_id=f"e{n}", name="view", ts="t", properties={})
-                                    for n in range(count)]))
-    assert calls.count("BatchGetItem") == 1 + chunks  # workspace settings, then one per chunk
+    chunks = store.plan_chunks([QueuedEvent(user_id="u1", event_id=f"e{n}", name="view", ts="t", properties={})
+                                for n in range(count)])
+    assert calls.count("BatchGetItem") <= 1 + 2 * len(chunks)  # workspace settings, then per chunk
+    assert calls.count("BatchWriteItem") == sum(-(-len(c) // 25) for c in chunks)
+    assert calls.count("PutItem") == len(chunks) + 1  # the aggregate per chunk, the new profile once
+    assert "TransactWriteItems" not in calls
+
+
+def test_a_crash_after_counting_and_before_storing_counts_once_on_redelivery(app, workspace, monkeypatch):
+    """The aggregate is written first and lists the events as pending; the redelivery
+    finds them there and stores them without counting them again."""
+    import botocore.exceptions
+
+    from chalicelib import dynamo
+
+    body = events_message(workspace.id, ("u1", "e1", "purchase", 10), ("u1", "e2", "purchase", 5))
+    real_put = dynamo.batch_put
+
+    def crash(table, items):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="dynamodb")
+
+    monkeypatch.setattr(dynamo, "batch_put", crash)
+    assert invoke(app, record(body, "m")) == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    assert stat(workspace.id, "u1", "purchase").event_count == 2  # counted, not stored
+    assert EventItem.count(user_pk(workspace.id, "u1")) == 0
+
+    monkeypatch.setattr(dynamo, "batch_put", real_put)
+    invoke(app, record(events_message(workspace.id, ("u1", "e3", "purchase", 1))))  # another message in between
+    invoke(app, record(body, "m"))  # the redelivery
+
+    final = stat(workspace.id, "u1", "purchase")
+    assert final.event_count == 3 and final.sums.as_dict() == {"amount": 16}
+    assert EventItem.count(user_pk(workspace.id, "u1")) == 3
+    invoke(app, record(events_message(workspace.id, ("u1", "e4", "purchase", 1))))
+    # the next write of the aggregate drops the pending events that are stored now
+    assert list(stat(workspace.id, "u1", "purchase").pending) == ["2026-11-20T00:00:00.000Z#e4"]
+
+
+def test_a_client_retry_of_an_event_without_timestamp_is_stored_once(api, workspace, drain):
+    """The server stamps the time; the retry, stamped later, finds the claim of the first."""
+    from chalicelib import clock
+
+    event = {"user_id": "retry", "name": "signup", "event_id": "client-1"}
+    assert api.post("/v1/events", {"events": [event]}, key=workspace.admin_key).status == 202
+    drain()
+    clock.advance(5)
+    assert api.post("/v1/events", {"events": [event]}, key=workspace.admin_key).status == 202
+    drain()
+
+    listed = api.get("/v1/profiles/retry/events", key=workspace.admin_key).json["items"]
+    assert [e["event_id"] for e in listed] == ["client-1"]
+    assert api.get("/v1/profiles/retry", key=workspace.admin_key).json["event_stats"]["signup"]["count"] == 1
+
+
+def test_one_event_dynamodb_refuses_is_dead_lettered_alone_and_the_others_stored(app, workspace, caplog):
+    """A value that got past the API (an old client, a redriven message) must not take the
+    other users' events with it: the chunk is halved until the bad event stands alone."""
+    events = [(f"user-{n}", f"e{n}", "view", 1) for n in range(300)]
+    body = events_message(workspace.id, *events)
+    body["events"][137]["properties"] = {"amount": 1e-200}  # below DynamoDB's number range
+
+    assert invoke(app, record(body)) == {"batchItemFailures": []}
+
+    assert sum(EventItem.count(user_pk(workspace.id, f"user-{n}")) for n in range(300)) == 299
+    [(dead, reason)] = dead_letters()
+    assert [e["event_id"] for e in dead["events"]] == ["e137"] and dead["workspace_id"] == workspace.id
+    assert reason
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.getMessage() == "event dead-lettered"]
+    assert len(logged) == 1 and logged[0].user_id == "user-137" and logged[0].event_id == "e137"
+    assert logged[0].workspace_id == workspace.id
+
+
+def test_concurrent_deliveries_of_the_same_and_of_other_messages_count_exactly(app, workspace):
+    """A real race: threads deliver a message twice at once (an SQS duplicate) and other
+    messages for the same users, released together, over several rounds."""
+    import threading
+
+    rounds, users = 6, 4
+    for r in range(rounds):
+        same = events_message(workspace.id, *[(f"u{u}", f"r{r}-dup-{u}", "purchase", 1) for u in range(users)])
+        other = events_message(workspace.id, *[(f"u{u}", f"r{r}-other-{u}", "purchase", 2) for u in range(users)])
+        bodies = [same, same, other]
+        barrier = threading.Barrier(len(bodies))
+        results: list[dict] = []
+
+        def deliver(body: dict) -> None:
+            barrier.wait()
+            results.append(invoke(app, record(body)))
+
+        threads = [threading.Thread(target=deliver, args=(b,)) for b in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(r == {"batchItemFailures": []} for r in results), results
+
+    for u in range(users):
+        final = stat(workspace.id, f"u{u}", "purchase")
+        assert final.event_count == 2 * rounds and final.sums.as_dict() == {"amount": 3 * rounds}
+        assert EventItem.count(user_pk(workspace.id, f"u{u}")) == 2 * rounds

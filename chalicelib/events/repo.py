@@ -1,0 +1,168 @@
+"""The events package's DynamoDB calls, returning plain data.
+
+What to write is decided in ``events.storing`` (pure); this module reads what a chunk of
+events needs in batched calls and writes a plan: claims and aggregates with their
+conditions, events with BatchWriteItem, missing profiles with a "still missing" condition.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib import clock, dynamo
+from chalicelib.config import settings
+from chalicelib.events import aggregates
+from chalicelib.events.messages import QueuedEvent
+from chalicelib.events.storing import Aggregate, ChunkPlan, ChunkState, keys_to_read
+from chalicelib.models.base import plain
+from chalicelib.models.events import ClaimItem, EventItem, EVENTS_FROM, EVENTS_TO, claim_sk, event_sk
+from chalicelib.models.profiles import (
+    ERASED_SK, PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk,
+)
+from chalicelib.models.workspaces import WORKSPACE_SK, WorkspaceItem
+
+WRITE_CONCURRENCY = 8
+RETENTION_CACHE_SECONDS = 60.0
+_retention_cache: dict[str, tuple[float, int | None]] = {}
+
+
+def retention_days(workspace_id: str) -> int | None:
+    """The workspace's event retention (None when the workspace is gone), read at most once
+    a minute per process: a batch of messages from one workspace costs one read, and a
+    changed retention applies to events stored from the next minute on."""
+    cached = _retention_cache.get(workspace_id)
+    if cached and time.monotonic() - cached[0] < RETENTION_CACHE_SECONDS:
+        return cached[1]
+    table = settings.table("workspaces")
+    found = dynamo.batch_get({table: [dynamo.key(workspace_id, WORKSPACE_SK)]})[table]
+    days = int(WorkspaceItem.from_raw_data(found[0]).event_retention_days) if found else None
+    _retention_cache[workspace_id] = (time.monotonic(), days)
+    return days
+
+
+def read_chunk(workspace_id: str, chunk: Sequence[QueuedEvent]) -> ChunkState:
+    """Everything the decision needs, strongly consistent: which of the chunk's events (and
+    of its aggregates' pending events) are stored, their claims, aggregates, profiles and
+    erasure times. One BatchGetItem, plus a second one for keys only known after it
+    (claimed times, aggregates' pending events)."""
+    events_table, profiles_table = settings.table("events"), settings.table("profiles")
+    wanted = keys_to_read(chunk)
+    found = dynamo.batch_get(
+        {
+            events_table: [dynamo.key(user_pk(workspace_id, u), sk) for u, sk in wanted.events],
+            profiles_table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in wanted.users]
+            + [dynamo.key(user_pk(workspace_id, u), ERASED_SK) for u in wanted.users]
+            + [dynamo.key(user_pk(workspace_id, u), STAT_PREFIX + n) for u, n in wanted.stats],
+        },
+        projection={events_table: "pk, sk, ts"},
+    )
+    prefix_len = len(workspace_id) + 1
+    state = ChunkState()
+    for raw in found[events_table]:
+        user_id, sk = raw["pk"]["S"][prefix_len:], raw["sk"]["S"]
+        if sk.startswith(claim_sk("")):
+            state.claims[(user_id, sk[len(claim_sk("")):])] = raw["ts"]["S"]
+        else:
+            state.stored.add((user_id, sk))
+    for raw in found[profiles_table]:
+        user_id, sk = raw["pk"]["S"][prefix_len:], raw["sk"]["S"]
+        if sk == PROFILE_SK:
+            state.profiles.add(user_id)
+        elif sk == ERASED_SK:
+            state.erased[user_id] = raw["erased_at"]["S"]
+        else:
+            item = EventStatItem.from_raw_data(raw)
+            state.aggregates[(user_id, item.name)] = Aggregate(
+                stat=aggregates.Stat(int(item.event_count), item.first_at, item.last_at, plain(item.sums)),
+                version=int(item.version), pending=tuple(item.pending or ()),
+            )
+    more = sorted(wanted.after_first_read(state) - {k for k in wanted.events})
+    if more:
+        again = dynamo.batch_get({events_table: [dynamo.key(user_pk(workspace_id, u), sk) for u, sk in more]},
+                                 projection={events_table: "pk, sk"})
+        state.stored |= {(raw["pk"]["S"][prefix_len:], raw["sk"]["S"]) for raw in again[events_table]}
+    return state
+
+
+def write_chunk(workspace_id: str, plan: ChunkPlan, retention: int, received_at: str) -> None:
+    """Claims, then aggregates, then events, then missing profiles. Raises ``LostRace``
+    when a condition failed (a concurrent writer): the caller re-reads and decides again;
+    what was written stays consistent, because an aggregate lists what it counted as
+    pending until the events are stored."""
+    for user_id, event_id, ts in plan.claims:
+        with dynamo.lost_race_on_conflict():
+            ClaimItem(pk=user_pk(workspace_id, user_id), sk=claim_sk(event_id), ts=ts,
+                      expires_at=_expiry(ts, retention)).save(condition=ClaimItem.pk.does_not_exist())
+    outcomes = _parallel(_put_aggregate, [(workspace_id, a) for a in plan.aggregates])
+    if not all(outcomes):
+        raise dynamo.LostRace("an aggregate changed since it was read")
+    dynamo.batch_put(settings.table("events"), [_event_item(workspace_id, e, retention, received_at)
+                                                for e in plan.events])
+    now = clock.parse_iso(received_at)
+    _parallel(_create_profile, [(workspace_id, u, now) for u in plan.profiles])
+
+
+def _put_aggregate(args: tuple[str, Any]) -> bool:
+    workspace_id, write = args
+    item = EventStatItem(
+        pk=user_pk(workspace_id, write.user_id), sk=STAT_PREFIX + write.name, name=write.name,
+        event_count=write.stat.count, first_at=write.stat.first_at, last_at=write.stat.last_at,
+        sums=write.stat.sums, version=write.version, pending=list(write.pending),
+    )
+    expected = write.version - 1
+    condition = EventStatItem.pk.does_not_exist() if expected == 0 else EventStatItem.version == expected
+    try:
+        with dynamo.lost_race_on_conflict():
+            item.save(condition=condition)
+        return True
+    except dynamo.LostRace:
+        return False
+
+
+def _create_profile(args: tuple[str, str, datetime]) -> bool:
+    from chalicelib.profiles.profiles import new_profile  # profiles imports events for erasure
+
+    workspace_id, user_id, now = args
+    try:
+        with dynamo.lost_race_on_conflict():
+            new_profile(workspace_id, user_id, now).save(condition=ProfileItem.pk.does_not_exist())
+        return True
+    except dynamo.LostRace:
+        return False  # created meanwhile (by an upsert or another handler): nothing to do
+
+
+def _parallel(fn: Any, jobs: list[Any]) -> list[bool]:
+    """Conditional writes need a call each: run them on a few threads. The first runs
+    alone, so the model's client exists before the threads share it (otherwise each
+    thread builds its own botocore client, ~100 ms apiece)."""
+    if len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    first = fn(jobs[0])
+    with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(jobs) - 1)) as pool:
+        return [first, *pool.map(fn, jobs[1:])]
+
+
+def _expiry(ts: str, retention_days: int) -> int:
+    return int((clock.parse_iso(ts) + timedelta(days=retention_days)).timestamp())
+
+
+def _event_item(workspace_id: str, event: QueuedEvent, retention_days: int, received_at: str) -> dict[str, Any]:
+    item = EventItem(
+        pk=user_pk(workspace_id, event.user_id), sk=event_sk(event.ts, event.event_id), event_id=event.event_id,
+        user_id=event.user_id, name=event.name, ts=event.ts, received_at=received_at,
+        properties=event.properties, expires_at=_expiry(event.ts, retention_days),
+    )
+    return item.serialize()
+
+
+def count_events(workspace_id: str, user_id: str, name: str, start: str, end: str, now: datetime) -> int:
+    """How many times the user did ``name`` with start <= ts < end (fixed-width ISO UTC):
+    one key-range Query with Select=COUNT. The range is exact: the key "<end>#<id>" sorts
+    after "<end>", so BETWEEN start AND end holds the events from start up to, not at, end."""
+    lower, upper = max(start, EVENTS_FROM), min(end, EVENTS_TO)
+    unexpired = (EventItem.name == name) & (EventItem.expires_at > int(now.timestamp()))
+    return int(EventItem.count(user_pk(workspace_id, user_id), EventItem.sk.between(lower, upper),
+                               filter_condition=unexpired))
