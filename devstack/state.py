@@ -104,9 +104,11 @@ class Restored:
         if not self.rejected:
             return None
         total = sum(self.rejected.values())
-        where = ", ".join(f"{n} in {state_dir / f'rejected-{t}.jsonl'}" for t, n in self.rejected.items())
-        return (f"warning: {total} stored item(s) could not be restored because DynamoDB refused them "
-                f"(they were saved before validation existed); the rest was restored. See {where}.")
+        files = ", ".join(f"{state_dir / f'rejected-{t}.jsonl'} ({n})" for t, n in self.rejected.items())
+        what = "1 stored item was" if total == 1 else f"{total} stored items were"
+        return (f"warning: {what} not restored because DynamoDB refused {'it' if total == 1 else 'them'} "
+                f"(stored before validation existed); everything else was restored. "
+                f"The refused items and the reasons: {files}")
 
 
 def _refusal(error: Exception) -> str | None:

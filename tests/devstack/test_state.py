@@ -152,7 +152,7 @@ def test_items_moto_refuses_on_restore_are_set_aside_and_the_rest_restored(table
     assert "underflow" in reasons[json.dumps(lines[2])]
     assert "not valid JSON" in reasons[json.dumps("not json")]
     warning = restored.warning(tmp_path)
-    assert warning is not None and "3 stored item(s)" in warning and "rejected-state-a.jsonl" in warning
+    assert warning is not None and "3 stored items were not restored" in warning and "rejected-state-a.jsonl" in warning
 
 
 def test_an_item_with_an_empty_name_survives_a_snapshot_and_a_restore(tables, tmp_path):

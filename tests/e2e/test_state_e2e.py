@@ -24,7 +24,7 @@ def test_the_stack_starts_from_an_old_snapshot_with_an_item_dynamodb_refuses(tmp
     stack = StackProcess(state_dir)
     try:
         assert stack.org_admin_key == "mab.kept-from-the-old-layout"
-        assert stack.output().count("could not be restored") == 1
+        assert stack.output().count("not restored because DynamoDB refused") == 1
     finally:
         stack.stop()
     rejected = [json.loads(line) for line in (state_dir / "rejected-ma-local-profiles.jsonl").read_text().splitlines()]
