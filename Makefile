@@ -31,6 +31,13 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package --stage $(STAGE) \
 		--merge-template infra/resources.yaml build/$(STAGE)
 
+# Dead letters: `make dlq` lists them, `make dlq ARGS="redrive events"` sends them back
+# (local stack by default; ARGS="--stack NAME" for a deployed stage, see the README).
+ARGS ?=
+.PHONY: dlq
+dlq: $(STAMP)
+	$(PY) -m ops.dlq --state-dir "$(STATE_DIR)" $(ARGS)
+
 bench: $(STAMP)
 	$(PY) bench/events_throughput.py $(BENCH_ARGS)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 _installed = False
 _lock = threading.RLock()
+_EMPTY = "\0moto-patches-empty-name\0"  # stands in for "" while moto serialises a map
 
 
 def install() -> None:
@@ -76,4 +77,28 @@ def install() -> None:
             return dispatch(self)
 
     DynamoHandler.call_action = serialised_call_action  # type: ignore[method-assign]
+    _return_empty_names()
     _installed = True
+
+
+def _return_empty_names() -> None:
+    """moto stores an item with an empty attribute name or map key (``{"": 1}``; DynamoDB
+    refuses them) but its JSON serialiser then writes that value's fields into the parent
+    map, so every GetItem, Query or Scan returning the item fails in the client. Such items
+    got in before the API validated names; this serialises them as stored, so the local
+    stack can still read, snapshot and erase them."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_map
+
+    def _serialize_type_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if not isinstance(value, dict) or "" not in value:
+            return original(self, serialized, value, shape, key)
+        holder: dict[str, Any] = {}
+        original(self, holder, {_EMPTY if k == "" else k: v for k, v in value.items()}, shape, "m")
+        (result,) = holder.values()
+        if _EMPTY in result:
+            result[""] = result.pop(_EMPTY)
+        self._default_serialize(serialized, result, shape, key)
+
+    BaseJSONSerializer._serialize_type_map = _serialize_type_map  # type: ignore[method-assign]

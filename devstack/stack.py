@@ -75,11 +75,11 @@ class LocalStack:
     """The running stack: moto, the app with its pumps and schedules, the HTTP server, state."""
 
     def __init__(self, args: argparse.Namespace):
-        from devstack.state import read_json  # no config read in this module
+        from devstack.state import read_state  # no config read in this module
 
         self.args = args
         self.state_dir = Path(args.state_dir).resolve() if args.state_dir else None
-        self.saved = read_json(self.state_dir / "state.json") if self.state_dir else {}
+        self.saved = read_state(self.state_dir) if self.state_dir else {}
         self.demo: dict[str, str] | None = self.saved.get("demo") if self.state_dir else None
         self.stop = threading.Event()
         self._persisting = threading.Lock()
@@ -105,7 +105,11 @@ class LocalStack:
         resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
         self.tables = [settings.table(t) for t in settings.tables]
         if self.state_dir:
-            state.restore_tables(aws.dynamodb(), self.tables, self.state_dir)
+            snapshot = state.current_snapshot(self.state_dir)
+            if snapshot:
+                warning = state.restore(aws.dynamodb(), self.tables, snapshot, self.state_dir).warning(self.state_dir)
+                if warning:
+                    print(warning, file=sys.stderr, flush=True)
             clock.set_offset(float(self.saved.get("clock_offset_seconds", 0)))
         factory = CLIFactory(str(ROOT))
         self.app = factory.load_chalice_app()
@@ -126,7 +130,7 @@ class LocalStack:
         return {"now": clock.iso(clock.now())}
 
     def serve(self) -> None:
-        from devstack import server
+        from devstack import server, state
 
         self.port = self.args.port or free_port()
         try:
@@ -138,19 +142,29 @@ class LocalStack:
         threading.Thread(target=self.scheduler.loop, args=(self.stop,), name="scheduler", daemon=True).start()
         threading.Thread(target=self._snapshots, name="snapshots", daemon=True).start()
         server.serve_in_thread(self.http)
-        self.persist()
+        if self.state_dir:  # where operator tools (python -m ops.dlq) find this stack
+            state.write_json(self.state_dir / state.RUNNING_FILE, {
+                "moto_endpoint": f"http://127.0.0.1:{self.moto_port}", "api": f"http://127.0.0.1:{self.port}",
+                "pid": os.getpid(),
+            })
+        try:
+            self.persist()
+        except Exception:  # noqa: BLE001 - the stack still starts; the previous snapshot is kept
+            from chalicelib import logs
+
+            logs.logger.exception("state snapshot failed; the previous snapshot is kept")
         print(self.banner(), flush=True)
 
     def persist(self) -> None:
-        """Dump the tables and state.json (when a state directory is kept)."""
+        """Write a snapshot of the tables and state.json (when a state directory is kept).
+        Raises if it fails; the previous snapshot then stays current."""
         if not self.state_dir:
             return
         from chalicelib import aws, clock
         from devstack import state
 
         with self._persisting:  # the snapshot thread and shutdown may overlap
-            state.dump_tables(aws.dynamodb(), self.tables, self.state_dir)
-            state.write_json(self.state_dir / "state.json", {
+            state.write_snapshot(aws.dynamodb(), self.tables, self.state_dir, {
                 "bootstrap_key": os.environ["MA_BOOTSTRAP_KEY"], "demo": self.demo,
                 "clock_offset_seconds": clock.offset_seconds(),
             })
@@ -163,7 +177,7 @@ class LocalStack:
             try:
                 self.persist()
             except Exception:  # noqa: BLE001 - a failed snapshot must not stop the stack
-                logs.logger.exception("state snapshot failed")
+                logs.logger.exception("state snapshot failed; the previous snapshot is kept")
 
     def banner(self) -> str:
         lines = [
@@ -188,15 +202,23 @@ class LocalStack:
                 break
 
     def shutdown(self) -> None:
-        """Stop taking requests, finish queued work, save state, stop moto."""
+        """Stop taking requests, finish queued work, save state, stop moto. moto is stopped
+        whatever fails before; a failed final snapshot is logged and the previous one kept."""
+        from chalicelib import logs
+        from devstack import state
+
         print("stopping: finishing queued work...", flush=True)
         self.stop.set()
-        self.http.server.shutdown()
         try:
+            self.http.server.shutdown()
             self.pump.drain(timeout=15)
             self.pump.stop()
             self.persist()
+        except Exception:  # noqa: BLE001 - Ctrl-C must still stop everything
+            logs.logger.exception("final state snapshot failed; the previous snapshot is kept")
         finally:
+            if self.state_dir:
+                (self.state_dir / state.RUNNING_FILE).unlink(missing_ok=True)
             self.moto.terminate()
             try:
                 self.moto.wait(timeout=5)
