@@ -120,6 +120,20 @@ def _refusal(error: Exception) -> str | None:
     return None
 
 
+def upgrade(item: dict[str, Any]) -> dict[str, Any]:
+    """An item dumped by an older version, in today's shape: items without ``kind`` get
+    the one their sort key implies, and events keyed by id (before the events table's
+    sort key became "<ts>#<event_id>") are re-keyed by time."""
+    if "kind" in item or "sk" not in item:
+        return item
+    sk = item["sk"].get("S", "")
+    if "time_key" in item:  # an event from the LSI layout
+        item = {k: v for k, v in item.items() if k not in ("time_key", "name_time_key")}
+        return {**item, "sk": {"S": f"{item['ts']['S']}#{sk}"}, "event_id": {"S": sk}, "kind": {"S": "event"}}
+    kind = {"profile": "profile", "erased": "erased"}.get(sk) or ("stat" if sk.startswith("stat#") else None)
+    return {**item, "kind": {"S": kind}} if kind else item
+
+
 def restore(dynamodb: Any, tables: list[str], directory: Path, rejected_dir: Path | None = None) -> Restored:
     """Put every stored item back. Items DynamoDB refuses (and lines that are not JSON)
     go to ``rejected_dir/rejected-<table>.jsonl`` with the reason; the rest is restored."""
@@ -139,7 +153,7 @@ def restore(dynamodb: Any, tables: list[str], directory: Path, rejected_dir: Pat
                 refused.append((line, f"line {number} is not valid JSON"))
                 continue
             if isinstance(item, dict):
-                items.append(item)
+                items.append(upgrade(item))
             else:
                 refused.append((item, f"line {number} is not a DynamoDB item (a JSON object)"))
         restored = 0

@@ -171,7 +171,7 @@ def test_an_item_with_an_empty_name_survives_a_snapshot_and_a_restore(tables, tm
 def test_a_profile_with_an_empty_attribute_key_can_still_be_read_through_the_api(workspace):
     pk = f"{workspace.id}#odd-user"
     aws.dynamodb().put_item(TableName=settings.table("profiles"), Item={
-        "pk": {"S": pk}, "sk": {"S": "profile"}, "workspace_id": {"S": workspace.id}, "user_id": {"S": "odd-user"},
+        "pk": {"S": pk}, "sk": {"S": "profile"}, "kind": {"S": "profile"}, "workspace_id": {"S": workspace.id}, "user_id": {"S": "odd-user"},
         "attributes": {"M": {"": {"N": "1"}, "plan": {"S": "pro"}}},
         "created_at": {"S": "2026-11-01T00:00:00Z"}, "updated_at": {"S": "2026-11-01T00:00:00Z"}, "version": {"N": "1"},
     })
@@ -207,3 +207,18 @@ def test_ctrl_c_stops_moto_even_when_the_final_snapshot_fails(tmp_path):
     finally:
         if moto.poll() is None:
             moto.kill()
+
+
+def test_items_dumped_before_the_kind_discriminator_and_time_keyed_events_are_upgraded():
+    from devstack.state import upgrade
+
+    old_event = {"pk": {"S": "ws#u"}, "sk": {"S": "ev1"}, "time_key": {"S": "2026-01-01T00:00:00.000Z#ev1"},
+                 "name_time_key": {"S": "view#2026-01-01T00:00:00.000Z#ev1"}, "ts": {"S": "2026-01-01T00:00:00.000Z"},
+                 "name": {"S": "view"}}
+    assert upgrade(old_event) == {"pk": {"S": "ws#u"}, "sk": {"S": "2026-01-01T00:00:00.000Z#ev1"},
+                                  "event_id": {"S": "ev1"}, "kind": {"S": "event"},
+                                  "ts": {"S": "2026-01-01T00:00:00.000Z"}, "name": {"S": "view"}}
+    assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "profile"}})["kind"] == {"S": "profile"}
+    assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "stat#view"}})["kind"] == {"S": "stat"}
+    assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "erased"}})["kind"] == {"S": "erased"}
+    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "workspace"}}) == {"pk": {"S": "ws"}, "sk": {"S": "workspace"}}
