@@ -77,3 +77,14 @@ def test_ordered_ids_made_in_time_order_sort_in_that_order(times):
 
     assert made == sorted(made) and len(set(made)) == len(made)
     assert all(len(i) == 3 + 16 and set(i[3:]) <= set(ORDERED_ALPHABET) for i in made)
+
+
+def test_a_workspace_is_counted_by_its_admin_keys_only():
+    from chalicelib.tenancy.keys import admin_count
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    made = [new_key_item("ws_abc", ApiKeyCreate(name="k", role=role), now)[0]
+            for role in (Role.admin, Role.viewer, Role.admin, Role.operator)]
+
+    assert admin_count(made) == 2
+    assert admin_count([]) == 0
