@@ -187,6 +187,15 @@ def erasure_step(state: ErasureState) -> ErasureStep:
     return ErasureStep.NOT_FOUND
 
 
+def continuation_erases(state: ErasureState) -> bool:
+    """Whether a queued continuation still has work: not when the profile there was made
+    after the tombstone (the erasure had finished and the user came back since; a late or
+    repeated delivery must leave the new profile alone)."""
+    made_later = (state.profile_created_at is not None and state.erased_at is not None
+                  and state.profile_created_at > state.erased_at)
+    return not made_later
+
+
 def profile_items_to_erase(sks: Sequence[str]) -> tuple[list[str], bool]:
     """Of the user's items in the profiles table: those to delete first (aggregates and
     anything else but the tombstone), and whether the profile is there to delete last,
@@ -213,6 +222,8 @@ def start_erasure(workspace_id: str, user_id: str, now: datetime) -> None:
 
 def continue_erasure(workspace_id: str, user_id: str) -> None:
     """The queued part of an erasure; idempotent, and re-queues itself until done."""
+    if not continuation_erases(repo.erasure_state(workspace_id, user_id)):
+        return
     if not erase(workspace_id, user_id, limit=ERASE_PER_MESSAGE):
         ingest.enqueue_erase(workspace_id, user_id)
 

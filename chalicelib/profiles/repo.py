@@ -63,6 +63,7 @@ class Page:
 class ErasureState:
     profile: bool  # the profile item exists
     erased_at: str | None  # the tombstone's time, if one exists
+    profile_created_at: str | None = None
 
 
 def _record(item: ProfileItem) -> ProfileRecord:
@@ -165,10 +166,11 @@ def erasure_state(workspace_id: str, user_id: str) -> ErasureState:
     """Whether the profile exists and when the user was last erased (one BatchGetItem)."""
     table, pk = settings.table("profiles"), user_pk(workspace_id, user_id)
     found = dynamo.batch_get({table: [dynamo.key(pk, PROFILE_SK), dynamo.key(pk, ERASED_SK)]},
-                             projection={table: "sk, erased_at"})[table]
+                             projection={table: "sk, erased_at, created_at"})[table]
     by_sk = {raw["sk"]["S"]: raw for raw in found}
     erased = by_sk.get(ERASED_SK, {}).get("erased_at", {}).get("S")
-    return ErasureState(profile=PROFILE_SK in by_sk, erased_at=erased)
+    created = by_sk.get(PROFILE_SK, {}).get("created_at", {}).get("S")
+    return ErasureState(profile=PROFILE_SK in by_sk, erased_at=erased, profile_created_at=created)
 
 
 def put_tombstone(workspace_id: str, user_id: str, erased_at: str, expires_at: int) -> None:

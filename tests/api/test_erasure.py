@@ -148,6 +148,20 @@ def test_the_continuation_requeues_itself_while_events_remain(api, workspace, dr
     assert _left(workspace.id, "slow") == (0, ["erased"])
 
 
+def test_a_late_continuation_leaves_a_profile_made_after_the_erasure_finished(api, workspace, drain):
+    from chalicelib import clock
+
+    key = workspace.admin_key
+    api.put("/v1/profiles/back", {"attributes": {"life": 1}}, key=key)
+    assert api.delete("/v1/profiles/back", key=key).status == 204  # finished in the request; its continuation waits
+    clock.advance(1)
+    api.put("/v1/profiles/back", {"attributes": {"life": 2}}, key=key)
+
+    drain()
+
+    assert api.get("/v1/profiles/back", key=key).json["attributes"] == {"life": 2}
+
+
 def _tombstone_time(workspace_id: str, user_id: str) -> str:
     from chalicelib.models.profiles import ErasureItem
 

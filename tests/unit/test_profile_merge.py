@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 
 from chalicelib.profiles.profiles import (
-    ErasureStep, blank, erasure_step, merge, profile_items_to_erase,
+    ErasureStep, blank, continuation_erases, erasure_step, merge, profile_items_to_erase,
 )
 from chalicelib.profiles.repo import ErasureState, ProfileRecord
 from chalicelib.profiles.schemas import CHANNELS, ProfileUpsert
@@ -141,3 +141,12 @@ def test_everything_but_the_tombstone_is_erased_and_the_profile_last(sks):
 
     assert "erased" not in first and "profile" not in first
     assert set(first) | ({"profile"} if profile_last else set()) == set(sks) - {"erased"}
+
+
+def test_a_continuation_leaves_a_profile_made_after_the_erasure():
+    erased = "2026-03-01T12:00:00.000Z"
+
+    assert not continuation_erases(ErasureState(True, erased, profile_created_at="2026-03-01T12:00:05.000Z"))
+    assert continuation_erases(ErasureState(True, erased, profile_created_at="2026-02-01T00:00:00.000Z"))
+    assert continuation_erases(ErasureState(False, erased))
+    assert continuation_erases(ErasureState(True, None, profile_created_at="2026-03-01T12:00:05.000Z"))
