@@ -22,6 +22,7 @@ class FieldError:
 class AppError(Exception):
     status = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds; rendered as a Retry-After header when set
 
     def __init__(self, detail: str = "", *, errors: list[FieldError] | None = None, code: str | None = None):
         super().__init__(detail)
@@ -68,8 +69,14 @@ class Conflict(AppError):
 
 
 class Unavailable(AppError):
+    """Try again later: AWS throttled us, or a write kept losing races to concurrent writers."""
+
     status = 503
     code = "unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1):
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(AppError):

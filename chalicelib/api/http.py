@@ -55,7 +55,10 @@ def json_response(body: Any, status: int = 200, content_type: str = "application
 
 
 def problem_response(error: AppError) -> ChaliceResponse:
-    return json_response(error.to_problem(), error.status, PROBLEM_CONTENT_TYPE)
+    response = json_response(error.to_problem(), error.status, PROBLEM_CONTENT_TYPE)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _read_json(raw: str | bytes | None) -> Any:
@@ -110,9 +113,7 @@ def endpoint(
             except Exception as error:  # noqa: BLE001 - the one place an unexpected error becomes a 5xx
                 if aws.is_throttling(error):
                     logs.logger.warning("AWS throttled the request", exc_info=True)
-                    busy = problem_response(Unavailable("the service is busy; retry after a second"))
-                    busy.headers["Retry-After"] = "1"
-                    return busy
+                    return problem_response(Unavailable("the service is busy; retry after a second", retry_after=1))
                 logs.logger.exception("unhandled error")
                 return problem_response(AppError("an internal error occurred; it has been logged"))
 

@@ -23,6 +23,12 @@ def create_workspace(principal: Principal, body: WorkspaceCreate) -> WorkspaceCr
     return workspaces.create(body, clock.now())
 
 
+@endpoint(bp, "/v1/workspaces", "GET", org=True, query=PageQuery, response=Page[Workspace])
+def list_workspaces(principal: Principal, query: PageQuery) -> dict[str, Any]:
+    """Every workspace of the deployment, oldest first (organisation admin only)."""
+    return workspaces.list_page(query)
+
+
 @endpoint(bp, "/v1/workspace", "GET", role=Role.viewer, response=Workspace)
 def get_workspace(principal: Principal) -> Workspace:
     """The caller's workspace and its settings."""
@@ -43,7 +49,7 @@ def create_api_key(principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
 
 @endpoint(bp, "/v1/api-keys", "GET", role=Role.admin, query=PageQuery, response=Page[ApiKey])
 def list_api_keys(principal: Principal, query: PageQuery) -> dict[str, Any]:
-    """The workspace's API keys, without secrets."""
+    """The workspace's API keys, oldest first, without secrets."""
     return keys.list_page(workspace_of(principal), query)
 
 

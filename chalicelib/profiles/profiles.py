@@ -4,21 +4,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import clock, dynamo, pagination
-from chalicelib.config import settings
-from chalicelib.errors import AppError, Invalid, NotFound
+from chalicelib.errors import Invalid, NotFound, Unavailable
 from chalicelib.events import ingest
-from chalicelib.models.base import plain
-from chalicelib.models.events import EventsTableItem
-from chalicelib.models.profiles import (
-    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, ProfilesTableItem, user_pk,
-)
+from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, ProfileItem
+from chalicelib.profiles import repo
+from chalicelib.profiles.repo import ErasureState, ProfileRecord
 from chalicelib.profiles.schemas import (
     CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
     ProfileDetail, ProfileUpsert,
@@ -35,93 +33,83 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
-def to_api(item: ProfileItem) -> Profile:
+def to_api(record: ProfileRecord) -> Profile:
     return Profile(
-        user_id=item.user_id,
-        attributes=plain(item.attributes),
-        **{c: getattr(item, c) for c in CHANNELS},
-        tags=sorted(item.tags or []),
-        created_at=item.created_at,
-        updated_at=item.updated_at,
+        user_id=record.user_id, attributes=record.attributes, **record.channels,
+        tags=sorted(record.tags), created_at=record.created_at, updated_at=record.updated_at,
     )
+
+
+def blank(workspace_id: str, user_id: str, now: datetime) -> ProfileRecord:
+    """A profile not stored yet (version 0)."""
+    stamp = clock.iso(now)
+    return ProfileRecord(workspace_id=workspace_id, user_id=user_id, attributes={}, channels=dict.fromkeys(CHANNELS),
+                         tags=frozenset(), created_at=stamp, updated_at=stamp, version=0)
 
 
 def new_profile(workspace_id: str, user_id: str, now: datetime) -> ProfileItem:
-    stamp = clock.iso(now)
-    return ProfileItem(
-        pk=user_pk(workspace_id, user_id), sk=PROFILE_SK, workspace_id=workspace_id, user_id=user_id,
-        attributes={}, created_at=stamp, updated_at=stamp, version=1,
-    )
+    """The item of a new empty profile (the events handler creates missing ones)."""
+    return repo.profile_item(replace(blank(workspace_id, user_id, now), version=1))
 
 
-def _merge(item: ProfileItem, change: ProfileUpsert, now: datetime) -> None:
-    attributes = plain(item.attributes)
-    for name, value in change.attributes.items():
-        if value is None:
-            attributes.pop(name, None)
-        else:
-            attributes[name] = value
-    item.attributes = attributes
-    for channel in CHANNELS:
-        if channel in change.model_fields_set:
-            setattr(item, channel, getattr(change, channel))
-    item.updated_at = clock.iso(now)
+def merge(current: ProfileRecord, changes: Sequence[ProfileUpsert], now: datetime) -> ProfileRecord:
+    """The profile after these changes, in order: a given attribute is set, one given as
+    null removed, absent ones kept; a given channel address is set (null removes it).
+    Tags are untouched. The version moves on by one, so the write is conditioned on the
+    version read."""
+    attributes = dict(current.attributes)
+    channels = dict(current.channels)
+    for change in changes:
+        for name, value in change.attributes.items():
+            if value is None:
+                attributes.pop(name, None)
+            else:
+                attributes[name] = value
+        for channel in CHANNELS:
+            if channel in change.model_fields_set:
+                channels[channel] = getattr(change, channel)
+    return replace(current, attributes=attributes, channels=channels, updated_at=clock.iso(now),
+                   version=current.version + 1)
 
 
-def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]], now: datetime) -> list[ProfileItem]:
+def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]], now: datetime) -> list[ProfileRecord]:
     """Merge changes into profiles, creating missing ones; optimistic, by version.
 
     Changes for the same user apply in order. Profiles are read with BatchGetItem and
     each is written with its own conditional put (the version it was read at), in
-    parallel: a profile that lost a race to another writer is re-read and retried alone,
-    and a put costs half a transactional write.
+    parallel: a profile that lost a race to another writer (an upsert or a tag change)
+    is re-read and retried alone, and a put costs half a transactional write. After
+    MAX_TRIES lost races the caller gets a 503 to retry.
     """
     by_user: dict[str, list[ProfileUpsert]] = {}
     for user_id, change in changes:
         by_user.setdefault(user_id, []).append(change)
     pending = list(by_user)
-    saved: dict[str, ProfileItem] = {}
+    saved: dict[str, ProfileRecord] = {}
     for attempt in range(MAX_TRIES):
-        current = _read_profiles(workspace_id, pending)
+        current = repo.read_profiles(workspace_id, pending)
         merged = [_merged(workspace_id, user_id, current.get(user_id), by_user[user_id], now) for user_id in pending]
         results = _put_all(merged)
-        saved.update({item.user_id: item for (item, _), ok in zip(merged, results) if ok})
-        lost = [item.user_id for (item, _), ok in zip(merged, results) if not ok]
-        if not lost:
+        saved.update({record.user_id: record for (record, _), ok in zip(merged, results) if ok})
+        pending = [record.user_id for (record, _), ok in zip(merged, results) if not ok]
+        if not pending:
             return [saved[user_id] for user_id in by_user]
-        pending = lost
         dynamo.backoff(attempt)
-    raise AppError("profiles are being changed concurrently; try again", code="conflict_retry")
+    raise Unavailable("profiles are being changed concurrently; try again", retry_after=1)
 
 
-def _read_profiles(workspace_id: str, users: Sequence[str]) -> dict[str, ProfileItem]:
-    table = settings.table("profiles")
-    raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]})[table]
-    return {i["user_id"]["S"]: ProfileItem.from_raw_data(i) for i in raw}
+def _merged(workspace_id: str, user_id: str, current: ProfileRecord | None, changes: list[ProfileUpsert],
+            now: datetime) -> tuple[ProfileRecord, int | None]:
+    """The record to write and the version it must find (None: the profile must be missing)."""
+    base = current or blank(workspace_id, user_id, now)
+    return merge(base, changes, now), current.version if current else None
 
 
-def _merged(workspace_id: str, user_id: str, item: ProfileItem | None, changes: list[ProfileUpsert],
-            now: datetime) -> tuple[ProfileItem, int | None]:
-    expected = int(item.version) if item else None
-    item = item or new_profile(workspace_id, user_id, now)
-    for change in changes:
-        _merge(item, change, now)
-    item.version = (expected or 0) + 1
-    return item, expected
+def _put(entry: tuple[ProfileRecord, int | None]) -> bool:
+    return repo.put_profile(*entry)
 
 
-def _put(entry: tuple[ProfileItem, int | None]) -> bool:
-    item, expected = entry
-    condition = ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
-    try:
-        with dynamo.lost_race_on_conflict():
-            item.save(condition=condition)
-        return True
-    except dynamo.LostRace:
-        return False
-
-
-def _put_all(entries: list[tuple[ProfileItem, int | None]]) -> list[bool]:
+def _put_all(entries: list[tuple[ProfileRecord, int | None]]) -> list[bool]:
     if len(entries) == 1:
         return [_put(entries[0])]
     with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
@@ -152,32 +140,29 @@ def upsert_batch(workspace_id: str, batch: ProfileBatch, now: datetime) -> Profi
     return ProfileBatchResult(accepted=len(good), errors=errors)
 
 
-def get_item(workspace_id: str, user_id: str) -> ProfileItem:
+def get_item(workspace_id: str, user_id: str) -> ProfileRecord:
+    """The stored profile, or 404."""
     check_user_id(user_id)
-    try:
-        return ProfileItem.get(user_pk(workspace_id, user_id), PROFILE_SK)
-    except DoesNotExist:
-        raise NotFound(f"no profile {user_id}") from None
+    record = repo.get_profile(workspace_id, user_id)
+    if record is None:
+        raise NotFound(f"no profile {user_id}")
+    return record
 
 
 def stats_of(workspace_id: str, user_id: str) -> dict[str, EventStat]:
-    items = EventStatItem.query(user_pk(workspace_id, user_id), EventStatItem.sk.startswith(STAT_PREFIX))
-    return {
-        s.name: EventStat(count=int(s.event_count), first_at=s.first_at, last_at=s.last_at,
-                          sums=plain(s.sums))
-        for s in items
-    }
+    return {s.name: EventStat(count=s.count, first_at=s.first_at, last_at=s.last_at, sums=s.sums)
+            for s in repo.read_stats(workspace_id, user_id)}
 
 
 def get(workspace_id: str, user_id: str) -> ProfileDetail:
-    item = get_item(workspace_id, user_id)
-    return ProfileDetail(**to_api(item).model_dump(), event_stats=stats_of(workspace_id, user_id))
+    record = get_item(workspace_id, user_id)
+    return ProfileDetail(**to_api(record).model_dump(), event_stats=stats_of(workspace_id, user_id))
 
 
 def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
     start = pagination.decode(query.cursor, attribute="workspace_id", expected=workspace_id)
-    result = ProfileItem.by_workspace.query(workspace_id, limit=query.limit, last_evaluated_key=start)
-    return pagination.page(result, to_api)
+    page = repo.list_profiles(workspace_id, query.limit, start)
+    return {"items": [to_api(r) for r in page.items], "next_cursor": pagination.encode(page.last_key)}
 
 
 ERASE_SYNC_LIMIT = 2_000
@@ -186,43 +171,71 @@ ERASE_PER_MESSAGE = 20_000
 TOMBSTONE_DAYS = 21
 
 
+class ErasureStep(Enum):
+    ERASE = "erase"
+    ALREADY_ERASED = "already_erased"  # the tombstone is there and the profile gone: done (204)
+    NOT_FOUND = "not_found"
+
+
+def erasure_step(state: ErasureState) -> ErasureStep:
+    """What a DELETE does: a stored profile is erased (again, if it came back after an
+    earlier erasure); a tombstone without a profile means erased already."""
+    if state.profile:
+        return ErasureStep.ERASE
+    if state.erased_at is not None:
+        return ErasureStep.ALREADY_ERASED
+    return ErasureStep.NOT_FOUND
+
+
+def continuation_erases(state: ErasureState) -> bool:
+    """Whether a queued continuation still has work: not when the profile there was made
+    after the tombstone (the erasure had finished and the user came back since; a late or
+    repeated delivery must leave the new profile alone)."""
+    made_later = (state.profile_created_at is not None and state.erased_at is not None
+                  and state.profile_created_at > state.erased_at)
+    return not made_later
+
+
+def profile_items_to_erase(sks: Sequence[str]) -> tuple[list[str], bool]:
+    """Of the user's items in the profiles table: those to delete first (aggregates and
+    anything else but the tombstone), and whether the profile is there to delete last,
+    so that a missing profile means the erasure finished."""
+    return [sk for sk in sks if sk not in (PROFILE_SK, ERASED_SK)], PROFILE_SK in sks
+
+
 def start_erasure(workspace_id: str, user_id: str, now: datetime) -> None:
-    """Erase a user: first leave a tombstone, so events already queued for them (received
-    before now) are dropped by the events handler, then delete what fits in a request and
-    hand the rest to the events queue."""
-    get_item(workspace_id, user_id)
-    ErasureItem(
-        pk=user_pk(workspace_id, user_id), sk=ERASED_SK, erased_at=clock.iso(now),
-        expires_at=int((now + timedelta(days=TOMBSTONE_DAYS)).timestamp()),
-    ).save()
-    if not erase(workspace_id, user_id):
-        ingest.enqueue_erase(workspace_id, user_id)
+    """Erase a user. First a tombstone, so events queued for them before now are dropped by
+    the events handler; then the continuation is queued, so whatever happens to this
+    request the queue finishes the job; then events are deleted (what fits in a request),
+    and the aggregates and the profile last."""
+    check_user_id(user_id)
+    step = erasure_step(repo.erasure_state(workspace_id, user_id))
+    if step is ErasureStep.NOT_FOUND:
+        raise NotFound(f"no profile {user_id}")
+    if step is ErasureStep.ALREADY_ERASED:
+        return
+    expires = int((now + timedelta(days=TOMBSTONE_DAYS)).timestamp())
+    repo.put_tombstone(workspace_id, user_id, clock.iso(now), expires)
+    ingest.enqueue_erase(workspace_id, user_id)
+    erase(workspace_id, user_id)
 
 
 def continue_erasure(workspace_id: str, user_id: str) -> None:
     """The queued part of an erasure; idempotent, and re-queues itself until done."""
+    if not continuation_erases(repo.erasure_state(workspace_id, user_id)):
+        return
     if not erase(workspace_id, user_id, limit=ERASE_PER_MESSAGE):
         ingest.enqueue_erase(workspace_id, user_id)
 
 
 def erase(workspace_id: str, user_id: str, *, limit: int | None = None) -> bool:
-    """Delete a user's profile, aggregates and events (not the tombstone). True when
-    everything is gone; False when more than ``limit`` events remain and the caller should
-    continue asynchronously."""
-    limit = limit or ERASE_SYNC_LIMIT
-    pk = user_pk(workspace_id, user_id)
-    profile_keys = [{"pk": {"S": pk}, "sk": {"S": i.sk}}
-                    for i in ProfilesTableItem.query(pk, attributes_to_get=["pk", "sk"]) if i.sk != ERASED_SK]
-    dynamo.batch_delete(settings.table("profiles"), profile_keys)
-    removed = 0
-    events = EventsTableItem.query(pk, attributes_to_get=["pk", "sk"], page_size=500)  # events and claims
-    batch: list[dict[str, Any]] = []
-    for event in events:
-        batch.append(dynamo.key(pk, event.sk))
-        if len(batch) == 500:
-            removed += dynamo.batch_delete(settings.table("events"), batch)
-            batch = []
-            if removed >= limit:
-                return False
-    dynamo.batch_delete(settings.table("events"), batch)
+    """Delete a user's events, then their aggregates, then their profile (never the
+    tombstone). True when everything is gone; False when more than ``limit`` events
+    remain, and the profile with them (an erasure underway shows until it is done)."""
+    if not repo.delete_events(workspace_id, user_id, limit or ERASE_SYNC_LIMIT):
+        return False
+    first, profile = profile_items_to_erase(repo.profile_item_sks(workspace_id, user_id))
+    repo.delete_profile_items(workspace_id, user_id, first)
+    if profile:
+        repo.delete_profile(workspace_id, user_id)
     return True

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
-from chalicelib import clock, ids, pagination
-from chalicelib.errors import Conflict, NotFound
-from chalicelib.models.workspaces import KEY_PREFIX, ApiKeyItem
+from chalicelib import clock, dynamo, ids, pagination
+from chalicelib.errors import Conflict, NotFound, Unavailable
 from chalicelib.schemas import PageQuery
+from chalicelib.tenancy import repo
+from chalicelib.tenancy.repo import AdminKeyWrite, KeyRecord
 from chalicelib.tenancy.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, Role
 
 TOKEN_PREFIX = "mak"
+MAX_TRIES = 6
 
 
 @dataclass(frozen=True)
@@ -47,58 +48,93 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
-def new_key_item(workspace_id: str, request: ApiKeyCreate, now: datetime) -> tuple[ApiKeyItem, Token]:
-    token = Token(workspace_id, ids.new_id("key"), ids.new_secret())
-    item = ApiKeyItem(
-        pk=workspace_id,
-        sk=KEY_PREFIX + token.key_id,
-        key_id=token.key_id,
-        name=request.name,
-        role=request.role.value,
-        secret_hash=hash_secret(token.secret),
-        hint=token.secret[-4:],
-        created_at=clock.iso(now),
+def new_key_item(workspace_id: str, request: ApiKeyCreate, now: datetime) -> tuple[KeyRecord, Token]:
+    """A key record and its token; key ids sort by creation time, so keys list in that order."""
+    token = Token(workspace_id, ids.ordered_id("key", now), ids.new_secret())
+    key = KeyRecord(
+        workspace_id=workspace_id, key_id=token.key_id, name=request.name, role=request.role.value,
+        secret_hash=hash_secret(token.secret), hint=token.secret[-4:], created_at=clock.iso(now),
     )
-    return item, token
+    return key, token
 
 
-def to_api(item: ApiKeyItem) -> ApiKey:
-    return ApiKey(id=item.key_id, name=item.name, role=Role(item.role), hint=item.hint, created_at=item.created_at)
+def to_api(key: KeyRecord) -> ApiKey:
+    return ApiKey(id=key.key_id, name=key.name, role=Role(key.role), hint=key.hint, created_at=key.created_at)
 
 
-def created(item: ApiKeyItem, token: Token) -> ApiKeyCreated:
-    return ApiKeyCreated(**to_api(item).model_dump(), secret=str(token))
+def created(key: KeyRecord, token: Token) -> ApiKeyCreated:
+    return ApiKeyCreated(**to_api(key).model_dump(), secret=str(token))
 
 
 def create(workspace_id: str, request: ApiKeyCreate, now: datetime) -> ApiKeyCreated:
-    """Create a key; the secret is in the answer and nowhere else."""
-    item, token = new_key_item(workspace_id, request, now)
-    item.save(condition=ApiKeyItem.pk.does_not_exist())
-    return created(item, token)
+    """Create a key; the secret is in the answer and nowhere else. Admin keys are counted
+    on the workspace in the same transaction."""
+    key, token = new_key_item(workspace_id, request, now)
+    if request.role != Role.admin:
+        repo.put_key(key)
+        return created(key, token)
+    for attempt in range(MAX_TRIES):
+        outcome = repo.put_admin_key(key)
+        if outcome == AdminKeyWrite.DONE:
+            return created(key, token)
+        if outcome == AdminKeyWrite.UNCOUNTED:
+            _count_admin_keys(workspace_id)
+        else:
+            dynamo.backoff(attempt)
+    raise _busy()
 
 
-def lookup(token: Token) -> ApiKeyItem | None:
-    try:
-        item = ApiKeyItem.get(token.workspace_id, KEY_PREFIX + token.key_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return item if secret_matches(token.secret, item.secret_hash) else None
+def lookup(token: Token) -> KeyRecord | None:
+    key = repo.get_key(token.workspace_id, token.key_id)
+    return key if key is not None and secret_matches(token.secret, key.secret_hash) else None
 
 
 def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
+    """The workspace's keys, oldest first."""
     start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
-    result = ApiKeyItem.query(workspace_id, ApiKeyItem.sk.startswith(KEY_PREFIX), limit=query.limit,
-                              last_evaluated_key=start)
-    return pagination.page(result, to_api)
+    page = repo.list_keys(workspace_id, query.limit, start)
+    return {"items": [to_api(k) for k in page.items], "next_cursor": pagination.encode(page.last_key)}
 
 
 def delete(workspace_id: str, key_id: str) -> None:
-    """Revoke a key at once; the last admin key is kept so the workspace stays reachable."""
-    keys = list(ApiKeyItem.query(workspace_id, ApiKeyItem.sk.startswith(KEY_PREFIX)))
-    target = next((k for k in keys if k.key_id == key_id), None)
-    if target is None:
+    """Revoke a key at once; the last admin key is kept so the workspace stays reachable
+    (a condition on the workspace's admin-key count, so two concurrent deletes cannot
+    both pass)."""
+    key = repo.get_key(workspace_id, key_id)
+    if key is None:
         raise NotFound(f"no API key {key_id}")
-    admins = [k for k in keys if k.role == Role.admin.value]
-    if target.role == Role.admin.value and len(admins) == 1:
-        raise Conflict("invalid_state", "this is the workspace's last admin key; create another admin key first")
-    target.delete()
+    if key.role != Role.admin.value:
+        if not repo.delete_key(workspace_id, key_id):
+            raise NotFound(f"no API key {key_id}")
+        return
+    for attempt in range(MAX_TRIES):
+        outcome = repo.delete_admin_key(workspace_id, key_id)
+        if outcome == AdminKeyWrite.DONE:
+            return
+        if outcome == AdminKeyWrite.KEY_GONE:
+            raise NotFound(f"no API key {key_id}")
+        if outcome == AdminKeyWrite.LAST and not _count_admin_keys(workspace_id):
+            raise Conflict("invalid_state", "this is the workspace's last admin key; create another admin key first")
+        if outcome == AdminKeyWrite.CONFLICT:
+            dynamo.backoff(attempt)
+    raise _busy()
+
+
+def admin_count(keys: Iterable[KeyRecord]) -> int:
+    return sum(1 for k in keys if k.role == Role.admin.value)
+
+
+def _count_admin_keys(workspace_id: str) -> bool:
+    """Give a workspace made before admin keys were counted its count, once. False when
+    it is counted already (the count is right and nothing changed)."""
+    workspace = repo.get_workspace(workspace_id, consistent=True)
+    if workspace is None:
+        raise NotFound(f"no workspace {workspace_id}")
+    if workspace.admin_keys is not None:
+        return False
+    repo.count_admin_keys_once(workspace_id, admin_count(repo.list_keys(workspace_id).items))
+    return True
+
+
+def _busy() -> Unavailable:
+    return Unavailable("API keys of this workspace are being changed concurrently; try again", retry_after=1)

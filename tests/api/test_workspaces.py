@@ -116,3 +116,53 @@ def test_api_keys_list_pages_with_a_cursor(api, workspace):
     second = api.get(f"/v1/api-keys?limit=2&cursor={first['next_cursor']}", key=workspace.admin_key).json
     assert len(first["items"]) == 2 and len(second["items"]) == 2
     assert {k["id"] for k in first["items"]}.isdisjoint(k["id"] for k in second["items"])
+
+
+def test_api_keys_list_in_creation_order(api, workspace):
+    created = [api.post("/v1/api-keys", {"name": f"k{n}", "role": role}, key=workspace.admin_key).json["id"]
+               for n, role in enumerate(["viewer", "admin", "operator", "viewer", "admin", "viewer"])]
+
+    first = api.get("/v1/api-keys?limit=4", key=workspace.admin_key).json
+    rest = api.get(f"/v1/api-keys?limit=4&cursor={first['next_cursor']}", key=workspace.admin_key).json
+
+    listed = [k["id"] for k in first["items"] + rest["items"]]
+    assert listed[1:] == created
+    assert [k["name"] for k in first["items"] + rest["items"]][0] == "first admin key"
+
+
+def test_the_org_admin_lists_every_workspace_in_creation_order_by_pages(api, new_workspace):
+    made = [new_workspace(f"listed {n}").id for n in range(5)]
+
+    seen: list[str] = []
+    cursor = None
+    limit = 2  # a small first page, then large ones: the session holds every test's workspaces
+    while True:
+        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        r = api.get("/v1/workspaces" + query, key=BOOTSTRAP_KEY)
+        assert r.status == 200
+        assert len(r.json["items"]) <= limit
+        seen += [w["id"] for w in r.json["items"]]
+        cursor, limit = r.json["next_cursor"], 200
+        if not cursor:
+            break
+
+    assert [w for w in seen if w in made] == made
+    assert len(seen) == len(set(seen))
+    one = api.get("/v1/workspaces?limit=200", key=BOOTSTRAP_KEY).json["items"]
+    listed = {w["id"]: w for w in one}
+    assert listed[made[0]]["name"] == "listed 0" and set(listed[made[0]]) >= {"timezone", "created_at"}
+
+
+def test_a_workspace_list_cursor_from_another_list_is_refused(api, workspace):
+    keys_cursor = api.get("/v1/api-keys?limit=1", key=workspace.key("admin")).json["next_cursor"]
+    assert keys_cursor
+
+    r = api.get(f"/v1/workspaces?cursor={keys_cursor}", key=BOOTSTRAP_KEY)
+
+    assert r.status == 400 and r.json["errors"][0]["field"] == "cursor"
+    assert api.get("/v1/workspaces?cursor=not-a-cursor", key=BOOTSTRAP_KEY).status == 400
+
+
+def test_workspace_keys_cannot_list_workspaces(api, workspace):
+    r = api.get("/v1/workspaces", key=workspace.admin_key)
+    assert r.status == 403 and r.json["code"] == "forbidden"

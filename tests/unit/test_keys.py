@@ -56,3 +56,35 @@ def test_only_the_right_secret_matches_a_stored_hash(secret, other):
 
     assert secret_matches(secret, stored)
     assert secret_matches(other, stored) == (other == secret)
+
+
+def test_key_ids_sort_in_the_order_the_keys_were_made_even_within_one_millisecond():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    request = ApiKeyCreate(name="k", role=Role.viewer)
+
+    made = [new_key_item("ws_abc", request, now)[0].key_id for _ in range(50)]
+
+    assert made == sorted(made) and len(set(made)) == 50
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1),
+                             timezones=st.just(timezone.utc)), min_size=2, max_size=20))
+def test_ordered_ids_made_in_time_order_sort_in_that_order(times):
+    from chalicelib.ids import ORDERED_ALPHABET, ordered_id
+
+    made = [ordered_id("key", moment) for moment in sorted(times)]
+
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(len(i) == 3 + 16 and set(i[3:]) <= set(ORDERED_ALPHABET) for i in made)
+
+
+def test_a_workspace_is_counted_by_its_admin_keys_only():
+    from chalicelib.tenancy.keys import admin_count
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    made = [new_key_item("ws_abc", ApiKeyCreate(name="k", role=role), now)[0]
+            for role in (Role.admin, Role.viewer, Role.admin, Role.operator)]
+
+    assert admin_count(made) == 2
+    assert admin_count([]) == 0
