@@ -55,7 +55,7 @@ def render_path(loc: Loc, prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif len(part) <= 64 and _PLAIN_KEY.match(part):
+        elif len(part) <= 64 and _PLAIN_KEY.fullmatch(part):
             path += ("." if path else "") + part
         else:
             shown = part if len(part) <= 64 else part[:64] + "…"
@@ -117,6 +117,25 @@ def is_unicode(text: str) -> bool:
 
 def has_control_character(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def first_non_unicode(value: Any) -> Loc | None:
+    """The path of the first string or key that is not valid Unicode (a lone surrogate
+    from a ``\\ud800`` escape), or None. Iterative: any depth ``json.loads`` can produce."""
+    stack: list[tuple[Loc, Any]] = [((), value)]
+    while stack:
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            if not is_unicode(item):
+                return loc
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and not is_unicode(key):
+                    return loc + (key.encode("utf-8", "backslashreplace").decode("ascii", "replace"),)
+                stack.append((loc + (key,), child))
+        elif isinstance(item, list):
+            stack.extend((loc + (index,), child) for index, child in enumerate(item))
+    return None
 
 
 def json_size(value: Any) -> int:

@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib.errors import Invalid
 from chalicelib.events.schemas import MAX_PROPERTIES_BYTES, EventIn, EventsPost
-from chalicelib.profiles.schemas import ProfileBatchItem, ProfileUpsert, TagsChange
+from chalicelib.profiles.schemas import TAG_RULE, ProfileBatchItem, ProfileUpsert, TagsChange
 from chalicelib.schemas import parse
 
 
@@ -80,10 +80,16 @@ def test_every_bad_field_of_a_batch_is_reported():
 
 # profiles
 
-def test_a_profile_upsert_strips_whitespace_and_keeps_valid_channels():
-    upsert = parse(ProfileUpsert, {"phone": " +8613800138000 ", "email": "a@example.com", "attributes": {"plan": "pro"}})
+def test_a_profile_upsert_keeps_valid_channels_as_given():
+    upsert = parse(ProfileUpsert, {"phone": "+8613800138000", "email": "a@example.com", "attributes": {"plan": "pro"}})
 
     assert upsert.phone == "+8613800138000" and upsert.email == "a@example.com"
+
+
+def test_whitespace_is_not_trimmed_but_refused_by_the_rule_in_words():
+    errors = refusal(ProfileUpsert, {"phone": " +8613800138000 "})
+
+    assert errors == {"phone": "a phone number in E.164 form: '+' and 7-15 digits, e.g. +8613800138000"}
 
 
 @pytest.mark.parametrize("phone", ["13800138000", "+0123456789", "+86 138 0013 8000", "+12345"])
@@ -95,12 +101,21 @@ def test_an_email_without_a_domain_is_refused():
     assert list(refusal(ProfileUpsert, {"email": "someone@localhost"})) == ["email"]
 
 
-@pytest.mark.parametrize("attributes", [
-    {"1st": 1}, {"has space": 1}, {"score": float("inf")}, {"bio": "x" * 2049}, {"list": list(range(101))},
-    {f"a{i}": i for i in range(201)},
+@pytest.mark.parametrize("attributes, field", [
+    ({"1st": 1}, 'attributes["1st"]'), ({"has space": 1}, 'attributes["has space"]'), ({"score": float("inf")}, "attributes.score"),
+    ({"bio": "x" * 2049}, "attributes.bio"), ({"list": list(range(101))}, "attributes.list"),
+    ({"list": [1, 2, 1e-200]}, "attributes.list[2]"), ({"big": 10 ** 39 + 1}, "attributes.big"),
+    ({"x": 1e130}, "attributes.x"), ({"": 1}, 'attributes[""]'), ({"a\n": 1}, 'attributes["a\\n"]'),
+    ({f"a{i}": i for i in range(201)}, "attributes"),
 ])
-def test_bad_attributes_are_refused_under_attributes(attributes):
-    assert list(refusal(ProfileUpsert, {"attributes": attributes})) == ["attributes"]
+def test_bad_attributes_are_refused_at_their_own_path(attributes, field):
+    assert list(refusal(ProfileUpsert, {"attributes": attributes})) == [field]
+
+
+def test_attributes_over_16_kb_of_utf8_json_are_refused():
+    errors = refusal(ProfileUpsert, {"attributes": {f"a{i}": "张" * 700 for i in range(8)}})
+
+    assert list(errors) == ["attributes"] and "16384 bytes" in errors["attributes"]
 
 
 def test_an_unknown_profile_field_is_refused_as_unknown():
@@ -131,16 +146,15 @@ def test_a_tag_both_added_and_removed_is_refused():
     assert "both added and removed" in errors["body"] and "vip" in errors["body"]
 
 
-@pytest.mark.parametrize("tag", ["a,b", "", "   ", "x" * 65, "tab\there"])
-def test_a_malformed_tag_is_refused_under_its_list(tag):
-    assert list(refusal(TagsChange, {"remove": [tag]})) == ["remove"]
+@pytest.mark.parametrize("tag", ["a,b", "", "   ", "x" * 65, "tab\there", " vip", "del\x7f"])
+def test_a_malformed_tag_is_refused_at_its_index(tag):
+    assert refusal(TagsChange, {"remove": ["ok", tag]}) == {"remove[1]": TAG_RULE}
 
 
-def test_a_nested_object_attribute_is_refused_under_the_attributes_field():
-    with pytest.raises(Invalid) as caught:
-        parse(ProfileUpsert, {"attributes": {"address": {"city": "x"}}})
-    assert [e.field for e in caught.value.errors] == ["attributes"]
-    assert "address" in caught.value.errors[0].message
+def test_a_nested_object_attribute_is_refused_at_its_name():
+    errors = refusal(ProfileUpsert, {"attributes": {"address": {"city": "x"}}})
+
+    assert list(errors) == ["attributes.address"] and "string, number, boolean or null" in errors["attributes.address"]
 
 
 def test_an_event_before_1970_is_refused():
