@@ -9,10 +9,11 @@ from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, mod
 from chalicelib import storable
 from chalicelib.schemas import Request, Response, refuse, rule
 
-USER_ID_RULE = ("a user id is 1-128 characters, without control characters, not starting with '#' or "
-                "whitespace and not ending with whitespace")
-# The same rule as a pattern, for the OpenAPI document and for code that matches ids.
-USER_ID = r"^(?![\s#])(?!.*\s$)[^\x00-\x1f\x7f-\x9f]{1,128}$"
+USER_ID_RULE = ("a user id is 1-128 characters, without control characters, not starting or ending with "
+                "whitespace")
+# The same rule as a pattern, for the OpenAPI document and for code that matches ids. A
+# leading '#' is fine: in a path the id is percent-encoded ('#1' is '%231').
+USER_ID = r"^(?!\s)(?!.*\s$)[^\x00-\x1f\x7f-\x9f]{1,128}$"
 ATTRIBUTE_NAME_WORDS = ("an attribute name is 1-64 characters: letters, digits, '_', '.' or '-', "
                         "starting with a letter or '_'")
 ATTRIBUTE_NAME = re.compile(rule(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$", ATTRIBUTE_NAME_WORDS))
@@ -31,7 +32,7 @@ SCALARS = (str, bool, int, float)
 
 def user_id_problem(value: str) -> str | None:
     """Why ``value`` is not a user id, in words, or None."""
-    if not 1 <= len(value) <= 128 or value[0] == "#" or value[0].isspace() or value[-1].isspace():
+    if not 1 <= len(value) <= 128 or value[0].isspace() or value[-1].isspace():
         return USER_ID_RULE
     if storable.has_control_character(value) or not storable.is_unicode(value):
         return USER_ID_RULE

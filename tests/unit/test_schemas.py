@@ -261,7 +261,7 @@ def test_a_wrong_shape_is_said_without_internal_class_names():
 
 # user ids
 
-@pytest.mark.parametrize("user_id", [" abc", "abc ", "\tabc", "#1", "", "x" * 129, "a\x00b", "a\nb", "abc\n", "a\x85b"])
+@pytest.mark.parametrize("user_id", [" abc", "abc ", "\tabc", "", "x" * 129, "a\x00b", "a\nb", "abc\n", "a\x85b"])
 def test_a_user_id_breaking_the_rule_is_refused_in_words(user_id):
     from chalicelib.profiles.schemas import USER_ID_RULE
 
@@ -269,7 +269,7 @@ def test_a_user_id_breaking_the_rule_is_refused_in_words(user_id):
     assert refusal(ProfileBatchItem, {"user_id": user_id}) == {"user_id": USER_ID_RULE}
 
 
-@pytest.mark.parametrize("user_id", ["张三", "john doe", "a/b", "50%", "a#1", "x" * 128, "ü", "a b c"])
+@pytest.mark.parametrize("user_id", ["张三", "john doe", "a/b", "50%", "#1", "a#1", "x" * 128, "ü", "a b c"])
 def test_user_ids_with_any_printable_character_are_accepted(user_id):
     from chalicelib.profiles.schemas import USER_ID
 
