@@ -43,8 +43,20 @@ def iso(moment: datetime) -> str:
     return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
+class BadTime(ValueError):
+    """A time a client sent that we cannot use; the message is in words for the client."""
+
+
 def parse_iso(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An ISO-8601 time with an offset, as UTC. Raises BadTime (a ValueError), never
+    OverflowError: ``0001-01-01T00:00:00+14:00`` is before year 1 in UTC."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, TypeError, AttributeError):
+        raise BadTime("must be an ISO-8601 time with an offset, e.g. 2026-11-22T09:00:00+08:00") from None
     if moment.tzinfo is None:
-        raise ValueError("time needs an offset, e.g. 2026-11-22T09:00:00+08:00")
-    return moment.astimezone(timezone.utc)
+        raise BadTime("time needs an offset, e.g. 2026-11-22T09:00:00+08:00")
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise BadTime("is out of range once converted to UTC (years 1-9999)") from None

@@ -69,3 +69,5 @@ class EventDefinitionItem(BaseModel):
     description = UnicodeAttribute(null=True)
     properties: MapAttribute[str, Any] = MapAttribute(default=dict)
     created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)  # optimistic concurrency for PUT; absent on older items

@@ -1,7 +1,6 @@
 """Profiles: upsert (merge), batch upsert, read with tags and event aggregates, list, erase."""
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -18,8 +17,8 @@ from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, ProfileItem
 from chalicelib.profiles import repo
 from chalicelib.profiles.repo import ErasureState, ProfileRecord
 from chalicelib.profiles.schemas import (
-    CHANNELS, USER_ID, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
-    ProfileDetail, ProfileUpsert,
+    CHANNELS, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
+    ProfileDetail, ProfileUpsert, user_id_problem,
 )
 from chalicelib.schemas import PageQuery, invalid_from
 
@@ -28,8 +27,9 @@ PUT_CONCURRENCY = 8
 
 
 def check_user_id(user_id: str) -> str:
-    if not re.match(USER_ID, user_id):
-        raise Invalid("user_id", "1-128 characters, no control characters, not starting with '#' or a space")
+    problem = user_id_problem(user_id)
+    if problem:
+        raise Invalid("user_id", problem)
     return user_id
 
 

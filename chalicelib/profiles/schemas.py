@@ -1,42 +1,92 @@
 """Profile and tag schemas."""
 from __future__ import annotations
 
-import json
-import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from chalicelib.schemas import Request, Response
+from chalicelib import storable
+from chalicelib.schemas import Request, Response, refuse, rule
 
-USER_ID = r"^[^\s#][^\x00-\x1f]{0,127}$"
-ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
-TAG = r"^[^\s,\x00-\x1f][^,\x00-\x1f]{0,63}$"
+USER_ID_RULE = ("a user id is 1-128 characters, without control characters, not starting or ending with "
+                "whitespace")
+# The same rule as a pattern, for the OpenAPI document and for code that matches ids. A
+# leading '#' is fine: in a path the id is percent-encoded ('#1' is '%231').
+USER_ID = r"^(?!\s)(?!.*\s$)[^\x00-\x1f\x7f-\x9f]{1,128}$"
+ATTRIBUTE_NAME_WORDS = ("an attribute name is 1-64 characters: letters, digits, '_', '.' or '-', "
+                        "starting with a letter or '_'")
+ATTRIBUTE_NAME = re.compile(rule(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$", ATTRIBUTE_NAME_WORDS))
+TAG_RULE = "a tag is 1-64 characters, without commas or control characters, not starting with whitespace"
+TAG = r"^[^\s,\x00-\x1f\x7f-\x9f][^,\x00-\x1f\x7f-\x9f]{0,63}$"
+E164 = rule(r"^\+[1-9][0-9]{6,14}$", "a phone number in E.164 form: '+' and 7-15 digits, e.g. +8613800138000")
+EMAIL = rule(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", "an email address such as someone@example.com")
 CHANNELS = ("email", "phone", "push_token", "wechat_openid", "whatsapp", "viber")
+MAX_ATTRIBUTES = 200
 MAX_ATTRIBUTES_BYTES = 16_384
+MAX_LIST_VALUES = 100
+MAX_STRING = 2048
 
 SCALARS = (str, bool, int, float)
 
 
+def user_id_problem(value: str) -> str | None:
+    """Why ``value`` is not a user id, in words, or None."""
+    if not 1 <= len(value) <= 128 or value[0].isspace() or value[-1].isspace():
+        return USER_ID_RULE
+    if storable.has_control_character(value) or not storable.is_unicode(value):
+        return USER_ID_RULE
+    return None
+
+
+def _user_id(value: str) -> str:
+    problem = user_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+UserId = Annotated[str, AfterValidator(_user_id), WithJsonSchema(
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": USER_ID, "description": USER_ID_RULE})]
+
+
+def _value_problem(value: Any) -> str | None:
+    if not isinstance(value, SCALARS):
+        return "an attribute value is a string, number, boolean or null, or a list of those"
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            return f"a string holds at most {MAX_STRING} characters"
+        if not storable.is_unicode(value):
+            return "a string must be valid Unicode (no lone surrogate escape such as \\ud800)"
+    elif not isinstance(value, bool):
+        return storable.number_problem(value)
+    return None
+
+
 def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > 200:
-        raise ValueError("at most 200 attributes")
+    """Each bad attribute is named (``attributes.plan``, ``attributes.scores[2]``)."""
+    if len(value) > MAX_ATTRIBUTES:
+        refuse([((), f"at most {MAX_ATTRIBUTES} attributes ({len(value)} given)")])
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for name, item in value.items():
-        if not ATTRIBUTE_NAME.match(name):
-            raise ValueError(f"attribute name {name!r} must match {ATTRIBUTE_NAME.pattern}")
-        values = item if isinstance(item, list) else [item]
-        if isinstance(item, list) and len(item) > 100:
-            raise ValueError(f"attribute {name!r}: a list holds at most 100 values")
-        if not all(isinstance(v, SCALARS) for v in values) and item is not None:
-            raise ValueError(f"attribute {name!r}: a string, number, boolean, null, or a list of those")
-        for v in values:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"attribute {name!r}: numbers must be finite")
-            if isinstance(v, str) and len(v) > 2048:
-                raise ValueError(f"attribute {name!r}: strings hold at most 2048 characters")
-    if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
-        raise ValueError(f"attributes take at most {MAX_ATTRIBUTES_BYTES} bytes as JSON")
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            problems.append(((name,), ATTRIBUTE_NAME_WORDS))
+        elif isinstance(item, list):
+            if len(item) > MAX_LIST_VALUES:
+                problems.append(((name,), f"a list holds at most {MAX_LIST_VALUES} values"))
+            for index, element in enumerate(item):
+                message = _value_problem(element)
+                if message:
+                    problems.append(((name, index), message))
+        elif item is not None:
+            message = _value_problem(item)
+            if message:
+                problems.append(((name,), message))
+    if problems:
+        refuse(problems[:storable.MAX_PROBLEMS])
+    size = storable.json_size(value)
+    if size > MAX_ATTRIBUTES_BYTES:
+        refuse([((), f"attributes take at most {MAX_ATTRIBUTES_BYTES} bytes as UTF-8 JSON ({size} given)")])
     return value
 
 
@@ -45,18 +95,18 @@ class ProfileUpsert(Request):
     absent ones are kept; a channel address given as null is removed."""
 
     attributes: dict[str, Any] = Field(default_factory=dict)
-    email: str | None = Field(None, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)
-    phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164")
+    email: str | None = Field(None, pattern=EMAIL, max_length=254)
+    phone: str | None = Field(None, pattern=E164, description="E.164")
     push_token: str | None = Field(None, min_length=1, max_length=4096)
     wechat_openid: str | None = Field(None, min_length=1, max_length=128)
-    whatsapp: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164")
+    whatsapp: str | None = Field(None, pattern=E164, description="E.164")
     viber: str | None = Field(None, min_length=1, max_length=128)
 
     _attrs = field_validator("attributes")(_check_attributes)
 
 
 class ProfileBatchItem(ProfileUpsert):
-    user_id: str = Field(pattern=USER_ID)
+    user_id: UserId
 
 
 class ProfileBatch(Request):
@@ -106,9 +156,10 @@ class TagsChange(Request):
     @field_validator("add", "remove")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        for tag in value:
-            if not re.match(TAG, tag):
-                raise ValueError(f"tag {tag!r} must be 1-64 characters with no comma or control character")
+        bad: list[tuple[tuple[str | int, ...], str]] = [((i,), TAG_RULE) for i, tag in enumerate(value)
+               if not re.fullmatch(TAG, tag) or not storable.is_unicode(tag)]
+        if bad:
+            refuse(bad)
         return value
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
-from chalicelib.schemas import Request, Response
+from chalicelib.schemas import JsonInt, Request, Response
 
 _ZONES = available_timezones()
 
@@ -29,24 +29,33 @@ def _check_zone(value: str | None) -> str | None:
     return value
 
 
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 class WorkspaceCreate(Request):
     name: str = Field(min_length=1, max_length=100)
     timezone: str = "UTC"
-    event_retention_days: int | None = Field(None, ge=1, le=3650)
+    event_retention_days: JsonInt | None = Field(None, ge=1, le=3650)
 
     _zone = field_validator("timezone")(_check_zone)
+    _name = field_validator("name")(_not_blank)
 
 
 class WorkspacePatch(Request):
     name: str | None = Field(None, min_length=1, max_length=100)
     timezone: str | None = None
-    event_retention_days: int | None = Field(None, ge=1, le=3650)
+    event_retention_days: JsonInt | None = Field(None, ge=1, le=3650)
 
     _zone = field_validator("timezone")(_check_zone)
+    _name = field_validator("name")(_not_blank)
 
     @model_validator(mode="after")
     def _not_empty(self) -> "WorkspacePatch":
-        if not self.model_fields_set:
+        # null means "no change", so {"name": null} asks for nothing, as {} does
+        if all(getattr(self, field) is None for field in ("name", "timezone", "event_retention_days")):
             raise ValueError("give at least one of name, timezone, event_retention_days")
         return self
 
@@ -63,6 +72,8 @@ class Workspace(Response):
 class ApiKeyCreate(Request):
     name: str = Field(min_length=1, max_length=100)
     role: Role
+
+    _name = field_validator("name")(_not_blank)
 
 
 class ApiKey(Response):

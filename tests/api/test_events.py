@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 
 def test_events_are_accepted_then_stored_and_aggregated_by_the_queue_handler(api, workspace, drain):
     key = workspace.admin_key
@@ -132,3 +134,123 @@ def test_a_queue_refusal_is_a_503_to_retry(api, workspace, monkeypatch):
     r = api.post("/v1/events", {"events": [{"user_id": "u", "name": "x"}]}, key=workspace.admin_key)
 
     assert r.status == 503 and r.json["code"] == "unavailable"
+
+
+# hostile input: refused at the API with the field and index, never a 202 that cannot be stored
+
+NUMBER_RULE = ("a number must be 0 or between 1e-130 and 9.9999999999999999999999999999999999999e125 "
+               "in magnitude (positive or negative)")
+
+
+def good_batch(user_id: str) -> dict:
+    return {"events": [{"user_id": user_id, "name": "purchase", "event_id": f"good-{n}",
+                        "properties": {"amount": n + 1}} for n in range(3)]}
+
+
+@pytest.mark.parametrize("properties, field, message", [
+    ({"amount": 1e-200}, "events[1].properties.amount", NUMBER_RULE),
+    ({"amount": 1e130}, "events[1].properties.amount", NUMBER_RULE),
+    ({"cart": {"items": [{"price": 1}, {"price": -1e-131}]}}, "events[1].properties.cart.items[1].price", NUMBER_RULE),
+    ({"id": 10 ** 39 + 1}, "events[1].properties.id", "a number holds at most 38 significant digits (40 given)"),
+    ({"": 1}, 'events[1].properties[""]', "an object key must not be empty"),
+    ({"cart": {"x" * 256: 1}}, "events[1].properties.cart[", "an object key holds at most 255 bytes as UTF-8"),
+])
+def test_a_value_dynamodb_would_refuse_is_a_400_naming_it_and_nothing_is_queued(api, workspace, drain,
+                                                                                properties, field, message):
+    key = workspace.admin_key
+    r = api.post("/v1/events", {"events": [{"user_id": "h1", "name": "ok"},
+                                           {"user_id": "h1", "name": "bad", "properties": properties}]}, key=key)
+
+    assert r.status == 400, r.json
+    assert [e["field"][:len(field)] for e in r.json["errors"]] == [field]
+    assert r.json["errors"][0]["message"] == message
+    assert drain() == 0
+
+    assert api.post("/v1/events", good_batch("h1"), key=key).status == 202
+    drain()
+    assert api.get("/v1/profiles/h1", key=key).json["event_stats"]["purchase"]["count"] == 3
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_json_numbers_that_are_not_finite_are_refused(api, workspace, drain, literal):
+    raw = ('{"events": [{"user_id": "h2", "name": "x", "properties": {"v": %s}}]}' % literal).encode()
+    r = api.post("/v1/events", raw=raw, key=workspace.admin_key)
+
+    assert r.status == 400 and r.json["errors"][0]["field"] == "events[0].properties.v"
+    assert drain() == 0
+
+
+def test_properties_nested_deeper_than_32_levels_are_refused(api, workspace):
+    deep: dict = {"v": 1}
+    for _ in range(32):
+        deep = {"a": deep}
+    r = api.post("/v1/events", {"events": [{"user_id": "h3", "name": "x", "properties": deep}]}, key=workspace.admin_key)
+
+    assert r.status == 400
+    assert r.json["errors"][0]["message"] == "objects and lists nest at most 32 levels deep"
+
+
+def test_json_nested_beyond_what_the_parser_takes_is_a_400(api, workspace):
+    raw = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    r = api.post("/v1/events", raw=raw, key=workspace.admin_key)
+
+    assert r.status == 400 and r.json["errors"] == [{"field": "body", "message": "the JSON nests too deeply"}]
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_a_timestamp_that_overflows_in_utc_is_a_400_naming_it(api, workspace, drain, timestamp):
+    key = workspace.admin_key
+    r = api.post("/v1/events", {"events": [{"user_id": "h4", "name": "x"},
+                                           {"user_id": "h4", "name": "x", "timestamp": timestamp}]}, key=key)
+
+    assert r.status == 400
+    assert r.json["errors"] == [{"field": "events[1].timestamp",
+                                 "message": "is out of range once converted to UTC (years 1-9999)"}]
+    assert drain() == 0
+    assert api.post("/v1/events", good_batch("h4"), key=key).status == 202
+
+
+def test_a_declared_datetime_property_that_overflows_is_a_400_not_a_500(api, workspace):
+    key = workspace.admin_key
+    api.post("/v1/event-definitions", {"name": "visit", "properties": {"at": "datetime"}}, key=key)
+
+    r = api.post("/v1/events", {"events": [{"user_id": "h5", "name": "visit",
+                                            "properties": {"at": "0001-01-01T00:00:00+14:00"}}]}, key=key)
+
+    assert r.status == 400 and r.json["errors"][0]["field"] == "events[0].properties.at"
+
+
+@pytest.mark.parametrize("user_id", [" abc", "abc ", "\u3000abc", "a\x01b"])
+def test_a_user_id_breaking_the_rule_is_refused_not_trimmed(api, workspace, drain, user_id):
+    r = api.post("/v1/events", {"events": [{"user_id": user_id, "name": "x"}]}, key=workspace.admin_key)
+
+    assert r.status == 400
+    assert r.json["errors"][0]["field"] == "events[0].user_id"
+    assert r.json["errors"][0]["message"].startswith("a user id is 1-128 characters")
+    assert drain() == 0
+
+
+def test_a_lone_surrogate_escape_is_a_400_naming_the_field(api, workspace, drain):
+    raw = b'{"events": [{"user_id": "u\\ud800", "name": "x"}]}'
+
+    r = api.post("/v1/events", raw=raw, key=workspace.admin_key)
+
+    assert r.status == 400 and r.json["errors"][0]["field"] == "events[0].user_id"
+    assert drain() == 0
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b'{"events": [', "line 1, column 13: a value was expected"),
+    (b'{"events": [}', "line 1, column 13: a value was expected"),
+    (b'{"events" []}', "line 1, column 11: a colon was expected"),
+    (b'{"events": []} x', "line 1, column 16: there is more after the JSON value"),
+    (b'{events: []}', "line 1, column 2: a key in double quotes was expected"),
+    (b'\xff\xfe', "the body is not UTF-8 text (bad byte at position 0)"),
+])
+def test_broken_json_is_explained_in_words(api, workspace, raw, words):
+    r = api.post("/v1/events", raw=raw, key=workspace.admin_key)
+
+    assert r.status == 400
+    assert r.json["errors"][0]["field"] == "body" and r.json["errors"][0]["message"].endswith(words)
+    assert "Expecting" not in r.json["detail"] and "char " not in r.json["detail"]

@@ -40,7 +40,7 @@ def test_put_validates_fields_by_name(api, workspace):
     assert r.status == 400
     assert r.content_type.startswith("application/problem+json")
     fields = {e["field"] for e in r.json["errors"]}
-    assert fields == {"attributes", "phone", "email", "colour"}
+    assert fields == {'attributes["bad name!"]', "phone", "email", "colour"}
     assert api.get("/v1/profiles/carol", key=workspace.admin_key).status == 404
 
 
@@ -130,7 +130,7 @@ def test_tag_changes_are_validated(api, workspace):
     r = api.post("/v1/profiles/t2/tags", {"add": ["a"], "remove": ["a"]}, key=key)
     assert r.status == 400
     r = api.post("/v1/profiles/t2/tags", {"add": ["a,b"]}, key=key)
-    assert r.status == 400 and r.json["errors"][0]["field"] == "add"
+    assert r.status == 400 and r.json["errors"][0]["field"] == "add[0]"
     assert api.post("/v1/profiles/nobody/tags", {"add": ["a"]}, key=key).status == 404
 
 
@@ -235,3 +235,56 @@ def test_events_after_an_erasure_start_a_new_profile(api, workspace, drain):
 
     profile = api.get("/v1/profiles/returning", key=key).json
     assert profile["attributes"] == {} and profile["event_stats"]["signup"]["count"] == 1
+
+
+# hostile input (issue 11): refused with the field, never a 500, never half-written
+
+def test_an_attribute_dynamodb_would_refuse_is_a_400_naming_it_and_nothing_is_written(api, workspace):
+    key = workspace.admin_key
+    for attributes, field in (({"score": 1e130}, "attributes.score"), ({"score": 1e-200}, "attributes.score"),
+                              ({"ids": [1, 10 ** 39 + 1]}, "attributes.ids[1]")):
+        r = api.put("/v1/profiles/hostile-1", {"attributes": attributes}, key=key)
+
+        assert r.status == 400 and [e["field"] for e in r.json["errors"]] == [field]
+    assert api.get("/v1/profiles/hostile-1", key=key).status == 404
+
+
+def test_a_batch_reports_bad_items_by_index_with_their_field_and_keeps_the_good_ones(api, workspace):
+    key = workspace.admin_key
+    r = api.post("/v1/profiles:batch", {"profiles": [
+        {"user_id": "good-1", "attributes": {"plan": "pro"}},
+        {"user_id": "bad-1", "attributes": {"score": 1e-200}},
+        {"user_id": "bad-2", "attributes": {"": 1}},
+        {"user_id": " bad-3"},
+        {"user_id": "bad-4", "attributes": {"n": 10 ** 39 + 1}},
+        {"user_id": "good-2", "attributes": {"score": 1e-130}},
+    ]}, key=key)
+
+    assert r.status == 200, r.json
+    assert r.json["accepted"] == 2
+    assert [(e["index"], e["errors"][0]["field"]) for e in r.json["errors"]] == [
+        (1, "profiles[1].attributes.score"), (2, 'profiles[2].attributes[""]'), (3, "profiles[3].user_id"),
+        (4, "profiles[4].attributes.n")]
+    assert r.json["errors"][2]["errors"][0]["message"].startswith("a user id is 1-128 characters")
+    for user_id in ("good-1", "good-2"):
+        assert api.get(f"/v1/profiles/{user_id}", key=key).status == 200
+    for user_id in ("bad-1", "bad-2", "bad-4"):
+        assert api.get(f"/v1/profiles/{user_id}", key=key).status == 404
+
+
+def test_a_tag_that_cannot_be_stored_is_refused_at_its_index(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/hostile-2", {}, key=key)
+
+    r = api.post("/v1/profiles/hostile-2/tags", {"add": ["ok", "bad\x7f"]}, key=key)
+    assert r.status == 400 and [e["field"] for e in r.json["errors"]] == ["add[1]"]
+    surrogate = api.post("/v1/profiles/hostile-2/tags", raw=b'{"add": ["x\\udc00"]}', key=key)
+    assert surrogate.status == 400 and surrogate.json["errors"][0]["field"] == "add[0]"
+    assert api.get("/v1/profiles/hostile-2", key=key).json["tags"] == []
+
+
+def test_a_channel_address_is_taken_as_given_not_trimmed(api, workspace):
+    r = api.put("/v1/profiles/hostile-3", {"email": " a@example.com"}, key=workspace.admin_key)
+
+    assert r.status == 400 and r.json["errors"] == [
+        {"field": "email", "message": "an email address such as someone@example.com"}]
