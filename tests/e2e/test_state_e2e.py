@@ -31,5 +31,5 @@ def test_the_stack_starts_from_an_old_snapshot_with_an_item_dynamodb_refuses(tmp
     assert [r["item"]["user_id"] for r in rejected] == [{"S": "u2"}] and "overflow" in rejected[0]["reason"]
     current = state_dir / (state_dir / "CURRENT").read_text().strip()
     saved = [json.loads(line) for line in (current / "ma-local-profiles.jsonl").read_text().splitlines()]
-    assert saved == [good]  # the odd but readable item is kept, snapshot after snapshot
+    assert saved == [{**good, "kind": {"S": "profile"}}]  # kept (and upgraded), snapshot after snapshot
     assert not (state_dir / "ma-local-profiles.jsonl").exists() and not (state_dir / "state.json").exists()
