@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from chalicelib import storable
+
 MAX_SUMMED_PROPERTIES = 20
 
 
@@ -42,7 +44,11 @@ def fold(stat: Stat | None, events: Iterable[tuple[str, Mapping[str, Any]]]) -> 
         sums = dict(current.sums)
         for name, value in _numeric(properties).items():
             if name in sums or len(sums) < MAX_SUMMED_PROPERTIES:
-                sums[name] = _add(sums.get(name, 0), value)
+                total = _add(sums.get(name, 0), value)
+                # Beyond what DynamoDB stores (values near 1e125 added up, or 38 digits
+                # exceeded): the sum stays where it was rather than poison the write.
+                if storable.number_problem(total) is None:
+                    sums[name] = total
         current = Stat(
             count=current.count + 1,
             first_at=min(current.first_at, ts),

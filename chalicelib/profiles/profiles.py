@@ -10,13 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib import clock, dynamo, pagination
-from chalicelib.errors import Invalid, NotFound, Unavailable
+from chalicelib import clock, dynamo, pagination, storable
+from chalicelib.errors import FieldError, Invalid, NotFound, Unavailable
 from chalicelib.events import ingest
 from chalicelib.models.profiles import ERASED_SK, PROFILE_SK, ProfileItem
 from chalicelib.profiles import repo
 from chalicelib.profiles.repo import ErasureState, ProfileRecord
 from chalicelib.profiles.schemas import (
+    MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES,
     CHANNELS, EventStat, ItemError, Profile, ProfileBatch, ProfileBatchItem, ProfileBatchResult,
     ProfileDetail, ProfileUpsert, user_id_problem,
 )
@@ -72,6 +73,27 @@ def merge(current: ProfileRecord, changes: Sequence[ProfileUpsert], now: datetim
                    version=current.version + 1)
 
 
+def merged_problem(record: ProfileRecord) -> str | None:
+    """Why a merged profile may not be stored: each change is capped on its own, but the
+    merged attributes are what DynamoDB holds, so they are capped too (None when fine)."""
+    if len(record.attributes) > MAX_ATTRIBUTES:
+        return (f"the profile would hold {len(record.attributes)} attributes; at most {MAX_ATTRIBUTES} "
+                "(remove some by setting them to null)")
+    size = storable.json_size(record.attributes)
+    if size > MAX_ATTRIBUTES_BYTES:
+        return (f"the profile's attributes would take {size} bytes as JSON; at most {MAX_ATTRIBUTES_BYTES} "
+                "(remove some by setting them to null)")
+    return None
+
+
+class TooLarge(Invalid):
+    """Merged profiles that would pass the caps; ``refused`` maps their user ids to the reason."""
+
+    def __init__(self, refused: dict[str, str]):
+        super().__init__(errors=[FieldError("attributes", reason) for reason in refused.values()])
+        self.refused = refused
+
+
 def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]], now: datetime) -> list[ProfileRecord]:
     """Merge changes into profiles, creating missing ones; optimistic, by version.
 
@@ -86,9 +108,19 @@ def upsert_many(workspace_id: str, changes: Sequence[tuple[str, ProfileUpsert]],
         by_user.setdefault(user_id, []).append(change)
     pending = list(by_user)
     saved: dict[str, ProfileRecord] = {}
+    refused: dict[str, str] = {}
     for attempt in range(MAX_TRIES):
         current = repo.read_profiles(workspace_id, pending)
-        merged = [_merged(workspace_id, user_id, current.get(user_id), by_user[user_id], now) for user_id in pending]
+        merged = []
+        for user_id in pending:
+            entry = _merged(workspace_id, user_id, current.get(user_id), by_user[user_id], now)
+            problem = merged_problem(entry[0])
+            if problem:
+                refused[user_id] = problem
+            else:
+                merged.append(entry)
+        if refused:  # nothing is written for a request with a refused profile (single, or the batch's users)
+            raise TooLarge(refused)
         results = _put_all(merged)
         saved.update({record.user_id: record for (record, _), ok in zip(merged, results) if ok})
         pending = [record.user_id for (record, _), ok in zip(merged, results) if not ok]
@@ -124,6 +156,7 @@ def upsert(workspace_id: str, user_id: str, change: ProfileUpsert, now: datetime
 def upsert_batch(workspace_id: str, batch: ProfileBatch, now: datetime) -> ProfileBatchResult:
     """Validate each item on its own: good ones are stored, bad ones reported by index."""
     good: list[tuple[str, ProfileUpsert]] = []
+    indexed: list[tuple[int, tuple[str, ProfileUpsert]]] = []
     errors: list[ItemError] = []
     for index, raw in enumerate(batch.profiles):
         try:
@@ -135,8 +168,19 @@ def upsert_batch(workspace_id: str, batch: ProfileBatch, now: datetime) -> Profi
             ]))
             continue
         good.append((item.user_id, ProfileUpsert.model_validate(item.model_dump(exclude={"user_id"}, exclude_unset=True))))
-    if good:
-        upsert_many(workspace_id, good, now)
+        indexed.append((index, good[-1]))
+    while good:
+        try:
+            upsert_many(workspace_id, good, now)
+            break
+        except TooLarge as too_large:  # report those by index, store the others
+            for index, (user_id, _) in indexed:
+                if user_id in too_large.refused:
+                    errors.append(ItemError(index=index, user_id=user_id, errors=[
+                        {"field": f"profiles[{index}].attributes", "message": too_large.refused[user_id]}]))
+            indexed = [(i, c) for i, c in indexed if c[0] not in too_large.refused]
+            good = [c for _, c in indexed]
+    errors.sort(key=lambda e: e.index)
     return ProfileBatchResult(accepted=len(good), errors=errors)
 
 

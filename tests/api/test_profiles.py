@@ -288,3 +288,32 @@ def test_a_channel_address_is_taken_as_given_not_trimmed(api, workspace):
 
     assert r.status == 400 and r.json["errors"] == [
         {"field": "email", "message": "an email address such as someone@example.com"}]
+
+
+def test_a_profile_that_would_grow_past_the_caps_when_merged_is_refused_and_nothing_written(api, workspace):
+    key = workspace.admin_key
+    first = {f"a{n}": n for n in range(150)}
+    assert api.put("/v1/profiles/grower", {"attributes": first}, key=key).status == 200
+
+    r = api.put("/v1/profiles/grower", {"attributes": {f"b{n}": n for n in range(60)}}, key=key)
+
+    assert r.status == 400 and r.json["errors"][0]["field"] == "attributes"
+    assert "at most 200" in r.json["errors"][0]["message"]
+    assert len(api.get("/v1/profiles/grower", key=key).json["attributes"]) == 150
+
+
+def test_a_batch_item_that_would_grow_past_the_caps_is_reported_by_index_and_the_rest_kept(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/big", {"attributes": {"text": "x" * 2000, **{f"t{n}": "y" * 2000 for n in range(6)}}}, key=key)
+
+    r = api.post("/v1/profiles:batch", {"profiles": [
+        {"user_id": "fine", "attributes": {"a": 1}},
+        {"user_id": "big", "attributes": {f"u{n}": "z" * 2000 for n in range(3)}},
+        {"user_id": "also-fine", "attributes": {"b": 2}},
+    ]}, key=key)
+
+    assert r.status == 200 and r.json["accepted"] == 2
+    assert [(e["index"], e["errors"][0]["field"]) for e in r.json["errors"]] == [(1, "profiles[1].attributes")]
+    assert api.get("/v1/profiles/fine", key=key).status == 200
+    assert api.get("/v1/profiles/also-fine", key=key).status == 200
+    assert "u0" not in api.get("/v1/profiles/big", key=key).json["attributes"]

@@ -119,3 +119,14 @@ def test_no_more_than_the_cap_of_property_names_is_summed_but_known_names_keep_a
     assert len(after.sums) == MAX_SUMMED_PROPERTIES
     assert "one_too_many" not in after.sums
     assert after.sums["p0"] == 2
+
+
+def test_a_sum_beyond_what_dynamodb_stores_stays_where_it_was():
+    from chalicelib import storable
+
+    big = 9e125
+    stat = fold(None, [("2026-01-01T00:00:00.000Z", {"amount": big, "n": 1}),
+                       ("2026-01-02T00:00:00.000Z", {"amount": big, "n": 1})])
+
+    assert stat.count == 2 and stat.sums == {"amount": 9 * 10**125, "n": 2}  # the first one only
+    assert all(storable.number_problem(v) is None for v in stat.sums.values())
