@@ -130,7 +130,9 @@ def upgrade(item: dict[str, Any]) -> dict[str, Any]:
     if "time_key" in item:  # an event from the LSI layout
         item = {k: v for k, v in item.items() if k not in ("time_key", "name_time_key")}
         return {**item, "sk": {"S": f"{item['ts']['S']}#{sk}"}, "event_id": {"S": sk}, "kind": {"S": "event"}}
-    kind = {"profile": "profile", "erased": "erased"}.get(sk) or ("stat" if sk.startswith("stat#") else None)
+    prefixes = {"stat#": "stat", "key#": "key", "eventdef#": "eventdef"}
+    kind = ({"profile": "profile", "erased": "erased", "workspace": "workspace"}.get(sk)
+            or next((k for p, k in prefixes.items() if sk.startswith(p)), None))
     return {**item, "kind": {"S": kind}} if kind else item
 
 

@@ -3,12 +3,14 @@
 pk = workspace id; sk = "workspace" | "key#<key_id>" | "eventdef#<name>".
 GSI ``by_creation`` (catalog, created_key) holds workspace items only (only they carry
 ``catalog``), in creation order, for the org admin's list of workspaces.
+Every item carries ``kind`` (PynamoDB's discriminator), so a query through one item class
+returns only items of that kind.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import DiscriminatorAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.models.base import BaseModel, meta
@@ -32,10 +34,16 @@ class ByCreation(GlobalSecondaryIndex["WorkspaceItem"]):
     created_key = UnicodeAttribute(range_key=True)
 
 
-class WorkspaceItem(BaseModel):
+class WorkspacesTableItem(BaseModel):
+    """Any item of the workspaces table; ``kind`` says which."""
+
     Meta = meta("workspaces")
     pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True, default=WORKSPACE_SK)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+
+
+class WorkspaceItem(WorkspacesTableItem, discriminator="workspace"):
     name = UnicodeAttribute()
     timezone = UnicodeAttribute()
     event_retention_days = NumberAttribute()
@@ -49,10 +57,7 @@ class WorkspaceItem(BaseModel):
     by_creation = ByCreation()
 
 
-class ApiKeyItem(BaseModel):
-    Meta = meta("workspaces")
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+class ApiKeyItem(WorkspacesTableItem, discriminator="key"):
     key_id = UnicodeAttribute()
     name = UnicodeAttribute()
     role = UnicodeAttribute()
@@ -61,10 +66,7 @@ class ApiKeyItem(BaseModel):
     created_at = UnicodeAttribute()
 
 
-class EventDefinitionItem(BaseModel):
-    Meta = meta("workspaces")
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
+class EventDefinitionItem(WorkspacesTableItem, discriminator="eventdef"):
     name = UnicodeAttribute()
     description = UnicodeAttribute(null=True)
     properties: MapAttribute[str, Any] = MapAttribute(default=dict)

@@ -221,4 +221,7 @@ def test_items_dumped_before_the_kind_discriminator_and_time_keyed_events_are_up
     assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "profile"}})["kind"] == {"S": "profile"}
     assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "stat#view"}})["kind"] == {"S": "stat"}
     assert upgrade({"pk": {"S": "ws#u"}, "sk": {"S": "erased"}})["kind"] == {"S": "erased"}
-    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "workspace"}}) == {"pk": {"S": "ws"}, "sk": {"S": "workspace"}}
+    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "workspace"}})["kind"] == {"S": "workspace"}
+    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "key#k1"}})["kind"] == {"S": "key"}
+    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "eventdef#view"}})["kind"] == {"S": "eventdef"}
+    assert upgrade({"pk": {"S": "ws"}, "sk": {"S": "other"}}) == {"pk": {"S": "ws"}, "sk": {"S": "other"}}
