@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from typing import Any, Callable
 
 from chalice import Chalice
@@ -60,12 +61,13 @@ class Handler(ChaliceRequestHandler):
             try:
                 route = RouteMatcher(list(self.app.routes)).match_route(path).route
             except ValueError:
-                body = json.loads(gateway.not_found_response(self.command, path)["body"])
-                self._send_json(404, body, PROBLEM_CONTENT_TYPE)
+                missing = gateway.not_found_response(self.command, path)
+                self._send_http_response(404, missing["headers"], missing["body"])
                 return
             allowed = sorted(self.app.routes[route])
         detail = f"{self.command} is not a method of {path}; it allows {', '.join(allowed)}"
-        self._send_http_response(405, {"Content-Type": PROBLEM_CONTENT_TYPE, "Allow": ", ".join(allowed)},
+        headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "Allow": ", ".join(allowed), "X-Request-Id": uuid.uuid4().hex}
+        self._send_http_response(405, headers,
                                  json.dumps(problem(405, "method_not_allowed", detail)))
 
     def _send_http_response(self, code: int, headers: Any, body: str | bytes | None) -> None:

@@ -119,6 +119,8 @@ def test_a_204_has_no_content_type_and_no_body(api, workspace):
 
 
 def test_errors_carry_a_request_id_too(api):
-    reply = api.get("/v1/workspace", key="mak.nope")
+    unauthorized = api.get("/v1/workspace", key="mak.nope")
+    no_route = api.get("/v1/nothing-here")
 
-    assert reply.status == 401 and reply.headers["X-Request-Id"] != "local"
+    assert unauthorized.status == 401 and unauthorized.headers["X-Request-Id"] != "local"
+    assert no_route.status == 404 and no_route.headers.get("X-Request-Id")

@@ -120,6 +120,7 @@ def test_an_unknown_method_is_a_405_problem_naming_the_allowed_ones(server, meth
     assert reply.status == 405
     assert reply.getheader("Content-Type") == "application/problem+json"
     assert reply.getheader("Allow") == "GET"
+    assert reply.getheader("X-Request-Id")
 
 
 def test_an_unknown_method_on_an_unknown_path_is_a_404_problem(server):
