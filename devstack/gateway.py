@@ -4,6 +4,7 @@ Authentication Token". Used by the local server and by the tests' chalice.test.C
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from chalice.local import ForbiddenError, LocalGateway
@@ -15,7 +16,8 @@ _installed = False
 
 def not_found_response(method: str, path: str) -> dict[str, Any]:
     body = problem(404, "not_found", f"no route {method} {path.split('?')[0]}")
-    return {"statusCode": 404, "headers": {"Content-Type": PROBLEM_CONTENT_TYPE}, "multiValueHeaders": {},
+    headers = {"Content-Type": PROBLEM_CONTENT_TYPE, "X-Request-Id": uuid.uuid4().hex}
+    return {"statusCode": 404, "headers": headers, "multiValueHeaders": {},
             "body": json.dumps(body)}
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,18 @@ def test_gateway_answers_its_own_errors_as_problem_json(template: dict[str, Any]
             assert "status" not in body, where
     assert _render(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"])["code"] == "not_found"
     assert _render(responses["REQUEST_TOO_LARGE"]["ResponseTemplates"]["application/json"])["code"] == "payload_too_large"
+
+
+def test_the_lambda_bundle_holds_the_app_and_not_the_local_stack(packaged: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = packaged
+    with zipfile.ZipFile(path.parent / "deployment.zip") as bundle:
+        names = bundle.namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert "app.py" in tops
+    assert any(name.startswith("chalicelib/api/") for name in names)
+    local_only = {"devstack", "ops", "tests", "bench", "infra", "docs", "moto", "schemathesis", "pytest", "hypothesis"}
+    assert not tops & local_only, sorted(tops & local_only)
+    assert not [name for name in names if name.startswith("chalicelib/") and "moto" in name.lower()]
 
 
 def test_template_passes_cfn_lint(packaged: tuple[Path, dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@ the errors Chalice itself produces (405, 415, its 500) so every error has one sh
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, Callable
 
 from chalice.app import Request, Response
@@ -45,7 +46,8 @@ def _as_problem(response: Response) -> Response:
 
 def http_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
     context: dict[str, Any] = request.context or {}
-    request_id = str(context.get("requestId") or "local")
+    # API Gateway's id when there is one; Chalice's local gateway and test client give none.
+    request_id = str(context.get("requestId") or uuid.uuid4().hex)
     logs.clear()
     logs.bind(request_id=request_id, path=request.path, method=request.method)
     size = _body_size(request)

@@ -8,18 +8,22 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.http import ENDPOINTS, Endpoint
+from chalicelib.errors import PROBLEM_CONTENT_TYPE
 
 REF = "#/components/schemas/{model}"
 PROBLEM_SCHEMA = {
     "type": "object",
+    "description": "An error (RFC 9457 problem details); `code` is stable, `detail` is for people.",
     "required": ["type", "title", "status", "code"],
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "code": {"type": "string"}, "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
 
 
 def _models(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], Any]]:
@@ -56,17 +60,37 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if e.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[(e.body, "validation")]}}}
     ok: dict[str, Any] = {"description": "success"}
-    if e.response is not None and (e.response, "serialization") in refs:
+    if e.status != 204 and e.response is not None and (e.response, "serialization") in refs:
         ok["content"] = {"application/json": {"schema": refs[(e.response, "serialization")]}}
-    problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     op["responses"] = {str(e.status): ok}
-    for status, text in ((400, "invalid input"), (401, "missing or invalid API key"), (403, "role not allowed"),
-                         (404, "unknown id"), (409, "state conflict or limit"), (413, "body too large"),
-                         (503, "AWS is throttling; retry after Retry-After seconds")):
-        if e.public and status in (401, 403):
-            continue
-        op["responses"][str(status)] = {"description": text, "content": problem}
+    op["responses"].update(_problems(e))
     return op
+
+
+def _problems(e: Endpoint) -> dict[str, Any]:
+    """The problem+json answers an operation can give, by status."""
+    path_ids = bool(re.search(r"{\w+}", e.path))
+    takes_input = e.body is not None or e.query is not None or path_ids
+    can = {
+        400: ("invalid input: `errors` names each field", takes_input),
+        401: ("missing or invalid API key", not e.public),
+        403: ("the key's role may not do this", not e.public),
+        404: ("no such resource", path_ids),
+        405: ("the path does not have this method", True),
+        409: ("state conflict or limit", e.method != "GET"),
+        413: ("the body is over the size limit", e.body is not None),
+        415: ("the body is not JSON (Content-Type: application/json)", e.body is not None),
+        429: ("too many requests; retry after Retry-After seconds", True),
+        503: ("the service is busy; retry after Retry-After seconds", True),
+    }
+    content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
+    responses: dict[str, Any] = {}
+    for status, (text, applies) in can.items():
+        if applies:
+            responses[str(status)] = {"description": text, "content": content}
+            if status in (429, 503):
+                responses[str(status)]["headers"] = RETRY_AFTER
+    return responses
 
 
 def document() -> dict[str, Any]:

@@ -106,3 +106,21 @@ def test_aws_throttling_is_a_503_problem_with_retry_after(api, workspace, monkey
 
     assert_problem(reply, 503, "unavailable")
     assert reply.headers["Retry-After"] == "1"
+
+
+def test_a_204_has_no_content_type_and_no_body(api, workspace):
+    created = api.post("/v1/api-keys", {"name": "gone", "role": "viewer"}, key=workspace.admin_key).json
+
+    reply = api.delete(f"/v1/api-keys/{created['id']}", key=workspace.admin_key)
+
+    assert reply.status == 204
+    assert reply.content_type == "" and reply.body == b""
+    assert reply.headers["X-Request-Id"]
+
+
+def test_errors_carry_a_request_id_too(api):
+    unauthorized = api.get("/v1/workspace", key="mak.nope")
+    no_route = api.get("/v1/nothing-here")
+
+    assert unauthorized.status == 401 and unauthorized.headers["X-Request-Id"] != "local"
+    assert no_route.status == 404 and no_route.headers.get("X-Request-Id")

@@ -76,3 +76,17 @@ def test_tracing_patches_boto3_and_httpx_in_lambda(monkeypatch):
     aws.enable_tracing()
 
     assert patched == [["boto3", "httpx"]]
+
+
+def test_every_request_gets_its_own_request_id_also_in_its_log_lines(api, workspace, log_stream):
+    from chalicelib import logs
+
+    first = api.get("/v1/workspace", key=workspace.admin_key)
+    logs.logger.info("after the first request")  # the first request's keys are still bound
+    second = api.get("/v1/workspace", key=workspace.admin_key)
+
+    ids = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
+    assert ids[0] != ids[1] and "local" not in ids
+    assert all(len(i) >= 16 for i in ids)
+    line = next(json.loads(text) for text in log_stream.getvalue().splitlines() if "after the first request" in text)
+    assert line["request_id"] == ids[0]
