@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws
@@ -107,14 +107,14 @@ def is_retryable(error: TransactWriteError) -> bool:
 
 @contextmanager
 def lost_race_on_conflict() -> Iterator[None]:
-    """Turn a failed condition (put, update or transaction) into ``LostRace``."""
+    """Turn a failed condition (put, update, delete or transaction) into ``LostRace``."""
     try:
         yield
     except TransactWriteError as error:
         if is_retryable(error):
             raise LostRace(str(error)) from None
         raise
-    except (PutError, UpdateError) as error:
+    except (PutError, UpdateError, DeleteError) as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise LostRace(str(error)) from None
         raise

@@ -8,25 +8,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
-
 from chalicelib import clock, dynamo, pagination
 from chalicelib.errors import Conflict, FieldError, Invalid, NotFound, Unavailable
+from chalicelib.events import repo
+from chalicelib.events.repo import DefinitionRecord
 from chalicelib.events.schemas import (
     EventDefinition, EventDefinitionChange, EventDefinitionCreate, EventIn, event_name_problem,
 )
-from chalicelib.models.base import plain
-from chalicelib.models.workspaces import EVENTDEF_PREFIX, EventDefinitionItem
 from chalicelib.schemas import PageQuery
 from chalicelib.storable import render_path
 
 MAX_TRIES = 5
 
 
-def to_api(item: EventDefinitionItem) -> EventDefinition:
-    props = plain(item.properties)
-    return EventDefinition(name=item.name, description=item.description, properties=props,
-                           created_at=item.created_at, updated_at=item.updated_at or item.created_at)
+def to_api(record: DefinitionRecord) -> EventDefinition:
+    return EventDefinition(name=record.name, description=record.description, properties=record.properties,
+                           created_at=record.created_at, updated_at=record.updated_at)
 
 
 def check_name(name: str) -> str:
@@ -37,14 +34,10 @@ def check_name(name: str) -> str:
 
 
 def create(workspace_id: str, request: EventDefinitionCreate, now: datetime) -> EventDefinition:
-    item = _new_item(workspace_id, request.name, request, now)
-    try:
-        item.save(condition=EventDefinitionItem.pk.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("already_exists", f"event {request.name} is already defined") from None
-        raise
-    return to_api(item)
+    record = _new(request.name, request, now)
+    if not repo.put_definition(workspace_id, record, None):
+        raise Conflict("already_exists", f"event {request.name} is already defined")
+    return to_api(record)
 
 
 def incompatible_changes(current: dict[str, str], wanted: dict[str, str]) -> list[FieldError]:
@@ -66,86 +59,57 @@ def put(workspace_id: str, name: str, request: EventDefinitionChange, now: datet
     version read, so of two concurrent PUTs the second is re-judged against the first."""
     check_name(name)
     for attempt in range(MAX_TRIES):
-        current = _get_item(workspace_id, name)
+        current = repo.get_definition(workspace_id, name)
         if current is None:
-            item, condition = _new_item(workspace_id, name, request, now), EventDefinitionItem.pk.does_not_exist()
+            record = _new(name, request, now)
         else:
-            problems = incompatible_changes(plain(current.properties), dict(request.properties))
+            problems = incompatible_changes(current.properties, dict(request.properties))
             if problems:
                 error = Conflict("incompatible_change", f"event {name}: " + "; ".join(
                     f"{p.field} {p.message}" for p in problems[:5]))
                 error.errors = problems
                 raise error
-            item, condition = _changed_item(current, request, now), _same_version(current)
-        try:
-            with dynamo.lost_race_on_conflict():
-                item.save(condition=condition)
-            return to_api(item)
-        except dynamo.LostRace:
-            dynamo.backoff(attempt)
+            record = _changed(current, request, now)
+        if repo.put_definition(workspace_id, record, current):
+            return to_api(record)
+        dynamo.backoff(attempt)
     raise Unavailable(f"event {name} is being changed concurrently; try again")
 
 
 def get(workspace_id: str, name: str) -> EventDefinition:
-    item = _get_item(workspace_id, check_name(name))
-    if item is None:
+    record = repo.get_definition(workspace_id, check_name(name))
+    if record is None:
         raise NotFound(f"no event definition {name}")
-    return to_api(item)
+    return to_api(record)
 
 
 def delete(workspace_id: str, name: str) -> None:
     """Forget a definition: later events of that name are no longer type-checked; stored
     events are kept."""
     check_name(name)
-    try:
-        EventDefinitionItem(workspace_id, EVENTDEF_PREFIX + name).delete(condition=EventDefinitionItem.pk.exists())
-    except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise NotFound(f"no event definition {name}") from None
-        raise
+    if not repo.delete_definition(workspace_id, name):
+        raise NotFound(f"no event definition {name}")
 
 
 def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
     start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
-    result = EventDefinitionItem.query(
-        workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX), limit=query.limit, last_evaluated_key=start,
-    )
-    return pagination.page(result, to_api)
+    records, last = repo.list_definitions(workspace_id, query.limit, start)
+    return {"items": [to_api(r) for r in records], "next_cursor": pagination.encode(last)}
 
 
 def all_types(workspace_id: str) -> dict[str, dict[str, str]]:
     """name -> {property: type} for every definition of the workspace (one Query)."""
-    items = EventDefinitionItem.query(workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX))
-    return {i.name: dict(to_api(i).properties) for i in items}
+    return {r.name: dict(r.properties) for r in repo.list_definitions(workspace_id)[0]}
 
 
-def _new_item(workspace_id: str, name: str, request: EventDefinitionChange, now: datetime) -> EventDefinitionItem:
+def _new(name: str, request: EventDefinitionChange, now: datetime) -> DefinitionRecord:
     stamp = clock.iso(now)
-    return EventDefinitionItem(
-        pk=workspace_id, sk=EVENTDEF_PREFIX + name, name=name, description=request.description,
-        properties=dict(request.properties), created_at=stamp, updated_at=stamp, version=1,
-    )
+    return DefinitionRecord(name, request.description, dict(request.properties), stamp, stamp, 1)
 
 
-def _changed_item(current: EventDefinitionItem, request: EventDefinitionChange, now: datetime) -> EventDefinitionItem:
-    return EventDefinitionItem(
-        pk=current.pk, sk=current.sk, name=current.name, description=request.description,
-        properties=dict(request.properties), created_at=current.created_at, updated_at=clock.iso(now),
-        version=int(current.version or 0) + 1,
-    )
-
-
-def _same_version(current: EventDefinitionItem) -> Any:
-    if current.version is None:
-        return EventDefinitionItem.pk.exists() & EventDefinitionItem.version.does_not_exist()
-    return EventDefinitionItem.version == current.version
-
-
-def _get_item(workspace_id: str, name: str) -> EventDefinitionItem | None:
-    try:
-        return EventDefinitionItem.get(workspace_id, EVENTDEF_PREFIX + name, consistent_read=True)
-    except DoesNotExist:
-        return None
+def _changed(current: DefinitionRecord, request: EventDefinitionChange, now: datetime) -> DefinitionRecord:
+    return DefinitionRecord(current.name, request.description, dict(request.properties), current.created_at,
+                            clock.iso(now), (current.version or 0) + 1)
 
 
 def _matches(kind: str, value: Any) -> bool:

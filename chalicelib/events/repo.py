@@ -1,4 +1,5 @@
-"""The events package's DynamoDB calls, returning plain data.
+"""The events package's DynamoDB calls (events, aggregates, claims, definitions), returning
+plain data.
 
 What to write is decided in ``events.storing`` (pure); this module reads what a chunk of
 events needs in batched calls and writes a plan: claims and aggregates with their
@@ -9,8 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import clock, dynamo
 from chalicelib.config import settings
@@ -22,7 +26,7 @@ from chalicelib.models.events import ClaimItem, EventItem, EVENTS_FROM, EVENTS_T
 from chalicelib.models.profiles import (
     ERASED_SK, PROFILE_SK, STAT_PREFIX, EventStatItem, ProfileItem, user_pk,
 )
-from chalicelib.models.workspaces import WORKSPACE_SK, WorkspaceItem
+from chalicelib.models.workspaces import EVENTDEF_PREFIX, WORKSPACE_SK, EventDefinitionItem, WorkspaceItem
 
 WRITE_CONCURRENCY = 8
 RETENTION_CACHE_SECONDS = 60.0
@@ -166,3 +170,96 @@ def count_events(workspace_id: str, user_id: str, name: str, start: str, end: st
     unexpired = (EventItem.name == name) & (EventItem.expires_at > int(now.timestamp()))
     return int(EventItem.count(user_pk(workspace_id, user_id), EventItem.sk.between(lower, upper),
                                filter_condition=unexpired))
+
+
+# --- reading events --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventRecord:
+    event_id: str
+    user_id: str
+    name: str
+    ts: str
+    received_at: str
+    properties: dict[str, Any]
+
+
+def list_events(workspace_id: str, user_id: str, name: str | None, limit: int, start: dict[str, Any] | None,
+                now: datetime) -> tuple[list[EventRecord], dict[str, Any] | None]:
+    """A user's unexpired events, newest first (the sort key is time-ordered): one Query,
+    filtered by name when given. Returns the page and DynamoDB's LastEvaluatedKey."""
+    condition = EventItem.expires_at > int(now.timestamp())
+    if name:
+        condition &= EventItem.name == name
+    result = EventItem.query(user_pk(workspace_id, user_id), EventItem.sk.between(EVENTS_FROM, EVENTS_TO),
+                             filter_condition=condition, scan_index_forward=False, limit=limit,
+                             last_evaluated_key=start)
+    records = [EventRecord(i.event_id, i.user_id, i.name, i.ts, i.received_at, plain(i.properties)) for i in result]
+    return records, result.last_evaluated_key
+
+
+# --- event definitions (workspaces table) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class DefinitionRecord:
+    name: str
+    description: str | None
+    properties: dict[str, str]
+    created_at: str
+    updated_at: str
+    version: int | None  # None on definitions stored before versions existed
+
+
+def _definition(item: EventDefinitionItem) -> DefinitionRecord:
+    return DefinitionRecord(item.name, item.description, dict(plain(item.properties)), item.created_at,
+                            item.updated_at or item.created_at,
+                            int(item.version) if item.version is not None else None)
+
+
+def get_definition(workspace_id: str, name: str) -> DefinitionRecord | None:
+    try:
+        return _definition(EventDefinitionItem.get(workspace_id, EVENTDEF_PREFIX + name, consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def put_definition(workspace_id: str, record: DefinitionRecord, read: DefinitionRecord | None) -> bool:
+    """Write the definition if it is still as read (``read`` None: still absent); False
+    when another writer got there first."""
+    condition: Any
+    if read is None:
+        condition = EventDefinitionItem.pk.does_not_exist()
+    elif read.version is None:
+        condition = EventDefinitionItem.pk.exists() & EventDefinitionItem.version.does_not_exist()
+    else:
+        condition = EventDefinitionItem.version == read.version
+    item = EventDefinitionItem(
+        pk=workspace_id, sk=EVENTDEF_PREFIX + record.name, name=record.name, description=record.description,
+        properties=dict(record.properties), created_at=record.created_at, updated_at=record.updated_at,
+        version=record.version,
+    )
+    try:
+        with dynamo.lost_race_on_conflict():
+            item.save(condition=condition)
+        return True
+    except dynamo.LostRace:
+        return False
+
+
+def delete_definition(workspace_id: str, name: str) -> bool:
+    """False when there was no such definition."""
+    try:
+        with dynamo.lost_race_on_conflict():
+            EventDefinitionItem(workspace_id, EVENTDEF_PREFIX + name).delete(condition=EventDefinitionItem.pk.exists())
+        return True
+    except dynamo.LostRace:
+        return False
+
+
+def list_definitions(workspace_id: str, limit: int | None = None, start: dict[str, Any] | None = None
+                     ) -> tuple[list[DefinitionRecord], dict[str, Any] | None]:
+    """One page of definitions by name (every one when ``limit`` is None): Query on the
+    workspace's partition, ``begins_with(sk, "eventdef#")``."""
+    result = EventDefinitionItem.query(workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX),
+                                       limit=limit, last_evaluated_key=start)
+    return [_definition(i) for i in result], result.last_evaluated_key

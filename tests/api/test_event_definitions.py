@@ -78,12 +78,12 @@ def test_a_put_that_lost_a_race_is_judged_against_the_winner(api, workspace, mon
     """Two PUTs read the same version; the one that writes second must not erase the
     first's property: its write is conditional, so it re-reads and is refused."""
     from chalicelib import clock
-    from chalicelib.events import definitions
+    from chalicelib.events import definitions, repo
     from chalicelib.events.schemas import EventDefinitionChange
 
     key = workspace.admin_key
     define(api, key)
-    read = definitions._get_item
+    read = repo.get_definition
     raced = []
 
     def read_then_lose_the_race(workspace_id, name):
@@ -94,7 +94,7 @@ def test_a_put_that_lost_a_race_is_judged_against_the_winner(api, workspace, mon
                             clock.now())
         return item
 
-    monkeypatch.setattr(definitions, "_get_item", read_then_lose_the_race)
+    monkeypatch.setattr(repo, "get_definition", read_then_lose_the_race)
 
     r = define(api, key, properties={"amount": "number", "coupon": "string"})
 
