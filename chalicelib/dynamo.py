@@ -105,6 +105,26 @@ def is_retryable(error: TransactWriteError) -> bool:
     return bool(reasons) and all(code in RETRYABLE_REASONS for code in reasons)
 
 
+def save_if(item: Any, condition: Any) -> bool:
+    """Put a PynamoDB item if ``condition`` holds; False when it did not (someone else wrote)."""
+    try:
+        with lost_race_on_conflict():
+            item.save(condition=condition)
+        return True
+    except LostRace:
+        return False
+
+
+def delete_if(item: Any, condition: Any) -> bool:
+    """Delete a PynamoDB item if ``condition`` holds; False when it did not."""
+    try:
+        with lost_race_on_conflict():
+            item.delete(condition=condition)
+        return True
+    except LostRace:
+        return False
+
+
 @contextmanager
 def lost_race_on_conflict() -> Iterator[None]:
     """Turn a failed condition (put, update, delete or transaction) into ``LostRace``."""

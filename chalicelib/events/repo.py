@@ -97,9 +97,9 @@ def write_chunk(workspace_id: str, plan: ChunkPlan, retention: int, received_at:
     what was written stays consistent, because an aggregate lists what it counted as
     pending until the events are stored."""
     for user_id, event_id, ts in plan.claims:
-        with dynamo.lost_race_on_conflict():
-            ClaimItem(pk=user_pk(workspace_id, user_id), sk=claim_sk(event_id), ts=ts,
-                      expires_at=_expiry(ts, retention)).save(condition=ClaimItem.pk.does_not_exist())
+        claim = ClaimItem(pk=user_pk(workspace_id, user_id), sk=claim_sk(event_id), ts=ts, expires_at=_expiry(ts, retention))
+        if not dynamo.save_if(claim, ClaimItem.pk.does_not_exist()):
+            raise dynamo.LostRace("the event's time was claimed meanwhile")
     outcomes = _parallel(_put_aggregate, [(workspace_id, a) for a in plan.aggregates])
     if not all(outcomes):
         raise dynamo.LostRace("an aggregate changed since it was read")
@@ -117,25 +117,15 @@ def _put_aggregate(args: tuple[str, Any]) -> bool:
         sums=write.stat.sums, version=write.version, pending=list(write.pending),
     )
     expected = write.version - 1
-    condition = EventStatItem.pk.does_not_exist() if expected == 0 else EventStatItem.version == expected
-    try:
-        with dynamo.lost_race_on_conflict():
-            item.save(condition=condition)
-        return True
-    except dynamo.LostRace:
-        return False
+    return dynamo.save_if(item, EventStatItem.pk.does_not_exist() if expected == 0 else EventStatItem.version == expected)
 
 
 def _create_profile(args: tuple[str, str, datetime]) -> bool:
     from chalicelib.profiles.profiles import new_profile  # profiles imports events for erasure
 
     workspace_id, user_id, now = args
-    try:
-        with dynamo.lost_race_on_conflict():
-            new_profile(workspace_id, user_id, now).save(condition=ProfileItem.pk.does_not_exist())
-        return True
-    except dynamo.LostRace:
-        return False  # created meanwhile (by an upsert or another handler): nothing to do
+    # False: created meanwhile (by an upsert or another handler), nothing to do.
+    return dynamo.save_if(new_profile(workspace_id, user_id, now), ProfileItem.pk.does_not_exist())
 
 
 def _parallel(fn: Any, jobs: list[Any]) -> list[bool]:
@@ -238,22 +228,12 @@ def put_definition(workspace_id: str, record: DefinitionRecord, read: Definition
         properties=dict(record.properties), created_at=record.created_at, updated_at=record.updated_at,
         version=record.version,
     )
-    try:
-        with dynamo.lost_race_on_conflict():
-            item.save(condition=condition)
-        return True
-    except dynamo.LostRace:
-        return False
+    return dynamo.save_if(item, condition)
 
 
 def delete_definition(workspace_id: str, name: str) -> bool:
     """False when there was no such definition."""
-    try:
-        with dynamo.lost_race_on_conflict():
-            EventDefinitionItem(workspace_id, EVENTDEF_PREFIX + name).delete(condition=EventDefinitionItem.pk.exists())
-        return True
-    except dynamo.LostRace:
-        return False
+    return dynamo.delete_if(EventDefinitionItem(workspace_id, EVENTDEF_PREFIX + name), EventDefinitionItem.pk.exists())
 
 
 def list_definitions(workspace_id: str, limit: int | None = None, start: dict[str, Any] | None = None

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
@@ -106,13 +106,7 @@ def put_profile(record: ProfileRecord, expected: int | None) -> bool:
     """Write the whole profile if it is still at version ``expected`` (None: still missing);
     False when another writer got there first."""
     condition = ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
-    try:
-        profile_item(record).save(condition=condition)
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return dynamo.save_if(profile_item(record), condition)
 
 
 def list_profiles(workspace_id: str, limit: int, start: dict[str, Any] | None) -> Page:
