@@ -124,22 +124,22 @@ def item_bytes(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + attr_bytes(value) for name, value in item.items())
 
 
-def index_keys_by_table() -> dict[str, list[tuple[str, list[str]]]]:
-    """table name -> [(index, key attributes)] from infra/resources.yaml (the one declaration)."""
+def index_keys_by_table() -> dict[str, list[tuple[str, list[str], bool]]]:
+    """table name -> [(index, key attributes, projects ALL)] from infra/resources.yaml (the one declaration)."""
     from chalicelib.config import settings
     from devstack.resources import load_template
 
-    out: dict[str, list[tuple[str, list[str]]]] = {}
+    out: dict[str, list[tuple[str, list[str], bool]]] = {}
     for res in load_template()["Resources"].values():
         if res["Type"] != "AWS::DynamoDB::Table":
             continue
         props = res["Properties"]
         indexes = props.get("LocalSecondaryIndexes", []) + props.get("GlobalSecondaryIndexes", [])
         for index in indexes:
-            # Every index here projects ALL, so an index entry is about the item's size.
-            assert index["Projection"]["ProjectionType"] == "ALL", index["IndexName"]
+            assert index["Projection"]["ProjectionType"] in ("ALL", "KEYS_ONLY"), index["IndexName"]
         out[settings.resource_prefix + res["Metadata"]["LocalName"]] = [
-            (i["IndexName"], [k["AttributeName"] for k in i["KeySchema"]]) for i in indexes
+            (i["IndexName"], [k["AttributeName"] for k in i["KeySchema"]], i["Projection"]["ProjectionType"] == "ALL")
+            for i in indexes
         ]
     return out
 
@@ -165,14 +165,16 @@ class Units:
     the payload sent or received is one billed request; other SQS calls are one.
     """
 
-    def __init__(self, indexes: dict[str, list[tuple[str, list[str]]]], sqs_chunk: int):
+    def __init__(self, indexes: dict[str, list[tuple[str, list[str], bool]]], sqs_chunk: int):
         self.indexes = indexes
         self.sqs_chunk = sqs_chunk
 
     def write(self, table: str, item: dict[str, Any], transactional: bool) -> int:
         kb = max(1, math.ceil(item_bytes(item) / KB))
-        in_indexes = sum(1 for _, keys in self.indexes.get(table, []) if all(k in item for k in keys))
-        return kb * (2 if transactional else 1) + kb * in_indexes
+        # An index entry costs about the item's size when it projects ALL, 1 WRU when keys only.
+        in_indexes = sum(kb if whole else 1 for _, keys, whole in self.indexes.get(table, [])
+                         if all(k in item for k in keys))
+        return kb * (2 if transactional else 1) + in_indexes
 
     @staticmethod
     def read(size: int, consistent: bool) -> float:

@@ -10,8 +10,8 @@ from chalicelib.api.http import endpoint, workspace_of
 from chalicelib.events import queries
 from chalicelib.events.schemas import Event, EventsQuery
 from chalicelib.profiles import profiles, tags
-from chalicelib.profiles.schemas import Profile, ProfileBatch, ProfileBatchResult, ProfileDetail, ProfileUpsert, Tags, TagsChange
-from chalicelib.schemas import Page, PageQuery
+from chalicelib.profiles.schemas import ProfilesQuery, Profile, ProfileBatch, ProfileBatchResult, ProfileDetail, ProfileUpsert, Tags, TagsChange
+from chalicelib.schemas import Page
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
 
@@ -30,9 +30,9 @@ def batch_profiles(principal: Principal, body: ProfileBatch) -> ProfileBatchResu
     return profiles.upsert_batch(workspace_of(principal), body, clock.now())
 
 
-@endpoint(bp, "/v1/profiles", "GET", role=Role.viewer, query=PageQuery, response=Page[Profile])
-def list_profiles(principal: Principal, query: PageQuery) -> dict[str, Any]:
-    """List profiles by user id."""
+@endpoint(bp, "/v1/profiles", "GET", role=Role.viewer, query=ProfilesQuery, response=Page[Profile])
+def list_profiles(principal: Principal, query: ProfilesQuery) -> dict[str, Any]:
+    """List profiles by user id, or find the profiles with an email (?email=) or phone (?phone=)."""
     return profiles.list_page(workspace_of(principal), query)
 
 

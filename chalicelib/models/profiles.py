@@ -1,7 +1,10 @@
 """The profiles table: one item collection per end user (profile and per-event aggregates).
 
 pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>" | "erased".
-GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing.
+GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing; the
+sparse GSIs ``by_email`` (email_key = "<workspace_id>#<email, lower-cased>") and
+``by_phone`` (phone_key = "<workspace_id>#<E.164>") hold the profiles with that address,
+keys only, for lookups by address.
 Every item carries ``kind`` (PynamoDB's discriminator): a query through one item class
 returns only items of that kind, so a tombstone is never read as a profile.
 """
@@ -12,7 +15,7 @@ from typing import Any
 from pynamodb.attributes import (
     DiscriminatorAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.models.base import BaseModel, meta
 
@@ -32,6 +35,30 @@ class ByWorkspace(GlobalSecondaryIndex["ProfileItem"]):
 
     workspace_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
+
+
+def email_key(workspace_id: str, email: str) -> str:
+    return f"{workspace_id}#{email.lower()}"
+
+
+def phone_key(workspace_id: str, phone: str) -> str:
+    return f"{workspace_id}#{phone}"
+
+
+class ByEmail(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email_key = UnicodeAttribute(hash_key=True)
+
+
+class ByPhone(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_phone"
+        projection = KeysOnlyProjection()
+
+    phone_key = UnicodeAttribute(hash_key=True)
 
 
 class ProfilesTableItem(BaseModel):
@@ -57,7 +84,11 @@ class ProfileItem(ProfilesTableItem, discriminator="profile"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = NumberAttribute(default=1)
+    email_key = UnicodeAttribute(null=True)  # set from email by the repository: by_email's hash key
+    phone_key = UnicodeAttribute(null=True)  # set from phone: by_phone's hash key
     by_workspace = ByWorkspace()
+    by_email = ByEmail()
+    by_phone = ByPhone()
 
 
 class EventStatItem(ProfilesTableItem, discriminator="stat"):

@@ -204,6 +204,12 @@ def get(workspace_id: str, user_id: str) -> ProfileDetail:
 
 
 def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
+    """Profiles by user id, paged; with ``email`` or ``phone`` (ProfilesQuery) the profiles
+    holding that address, through its index, in one page."""
+    email, phone = getattr(query, "email", None), getattr(query, "phone", None)
+    if email is not None or phone is not None:
+        found = repo.profiles_with_address(workspace_id, email=email, phone=phone, limit=query.limit)
+        return {"items": [to_api(r) for r in found], "next_cursor": None}
     start = pagination.decode(query.cursor, attribute="workspace_id", expected=workspace_id)
     page = repo.list_profiles(workspace_id, query.limit, start)
     return {"items": [to_api(r) for r in page.items], "next_cursor": pagination.encode(page.last_key)}

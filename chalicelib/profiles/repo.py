@@ -25,7 +25,7 @@ from chalicelib import aws, dynamo
 from chalicelib.config import settings
 from chalicelib.models.base import plain
 from chalicelib.models.profiles import (
-    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, user_pk,
+    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, email_key, phone_key, user_pk,
 )
 from chalicelib.profiles.schemas import CHANNELS
 
@@ -83,6 +83,9 @@ def profile_item(record: ProfileRecord) -> ProfileItem:
     )
     for channel in CHANNELS:
         setattr(item, channel, record.channels.get(channel))
+    email, phone = record.channels.get("email"), record.channels.get("phone")
+    item.email_key = email_key(record.workspace_id, email) if email else None
+    item.phone_key = phone_key(record.workspace_id, phone) if phone else None
     return item
 
 
@@ -107,6 +110,22 @@ def put_profile(record: ProfileRecord, expected: int | None) -> bool:
     False when another writer got there first."""
     condition = ProfileItem.pk.does_not_exist() if expected is None else ProfileItem.version == expected
     return dynamo.save_if(profile_item(record), condition)
+
+
+def profiles_with_address(workspace_id: str, *, email: str | None = None, phone: str | None = None,
+                          limit: int = 200) -> list[ProfileRecord]:
+    """The profiles holding this email (any case) or E.164 phone: a Query on the sparse
+    keys-only index, then BatchGetItem of the profiles (strongly consistent), by user id."""
+    index, name, value = (("by_email", "email_key", email_key(workspace_id, email)) if email is not None
+                          else ("by_phone", "phone_key", phone_key(workspace_id, phone or "")))
+    answer = aws.dynamodb().query(  # keys only: PynamoDB's kind filter would need an attribute not projected
+        TableName=settings.table("profiles"), IndexName=index, Limit=limit,
+        KeyConditionExpression="#k = :v", ExpressionAttributeNames={"#k": name},
+        ExpressionAttributeValues={":v": {"S": value}},
+    )
+    users = [raw["pk"]["S"][len(workspace_id) + 1:] for raw in answer.get("Items", [])]
+    found = read_profiles(workspace_id, users) if users else {}
+    return [found[u] for u in sorted(found)]
 
 
 def list_profiles(workspace_id: str, limit: int, start: dict[str, Any] | None) -> Page:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import phonenumbers
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from chalicelib import storable
-from chalicelib.schemas import Request, Response, refuse, rule
+from chalicelib.schemas import PageQuery, Request, Response, refuse, rule
 
 USER_ID_RULE = ("a user id is 1-128 characters, without control characters, not starting or ending with "
                 "whitespace")
@@ -103,6 +104,34 @@ class ProfileUpsert(Request):
     viber: str | None = Field(None, min_length=1, max_length=128)
 
     _attrs = field_validator("attributes")(_check_attributes)
+
+
+class ProfilesQuery(PageQuery):
+    """``?email=`` or ``?phone=`` finds the profiles with that address instead of listing."""
+
+    email: str | None = Field(None, pattern=EMAIL, max_length=254, description="any case")
+    phone: str | None = Field(None, max_length=32, description="E.164, spaces and dashes allowed, e.g. +86 138 0013 8000")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            raise ValueError("a phone number in E.164 form: '+', the country code and the number") from None
+        if not phonenumbers.is_possible_number(number):
+            raise ValueError("not a possible phone number for its country code")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> "ProfilesQuery":
+        if self.email is not None and self.phone is not None:
+            raise ValueError("give email or phone, not both")
+        if self.cursor is not None and (self.email is not None or self.phone is not None):
+            raise ValueError("a lookup by address answers in one page; cursor is for listing")
+        return self
 
 
 class ProfileBatchItem(ProfileUpsert):

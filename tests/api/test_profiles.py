@@ -1,6 +1,8 @@
 """Profiles and tags through the HTTP API."""
 from __future__ import annotations
 
+import pytest
+
 
 def tombstone_floor(erased_at: str) -> int:
     """Epoch seconds 18 days after the erasure: queued events can wait 4 + 14 days."""
@@ -317,3 +319,59 @@ def test_a_batch_item_that_would_grow_past_the_caps_is_reported_by_index_and_the
     assert api.get("/v1/profiles/fine", key=key).status == 200
     assert api.get("/v1/profiles/also-fine", key=key).status == 200
     assert "u0" not in api.get("/v1/profiles/big", key=key).json["attributes"]
+
+
+def test_profiles_are_found_by_email_in_any_case_and_by_phone_in_any_spacing(api, workspace):
+    key = workspace.admin_key
+    api.put("/v1/profiles/ann", {"email": "Ann@Example.com", "phone": "+8613800138000"}, key=key)
+    api.put("/v1/profiles/ann-work", {"email": "ann@example.com"}, key=key)
+    api.put("/v1/profiles/bob", {"email": "bob@example.com"}, key=key)
+    api.put("/v1/profiles/nobody", {"attributes": {"a": 1}}, key=key)
+
+    by_email = api.get("/v1/profiles?email=ANN%40example.com", key=key)
+    by_phone = api.get("/v1/profiles?phone=%2B86%20138%200013%208000", key=key)
+
+    assert by_email.status == 200 and [p["user_id"] for p in by_email.json["items"]] == ["ann", "ann-work"]
+    assert by_email.json["next_cursor"] is None
+    assert [p["user_id"] for p in by_phone.json["items"]] == ["ann"]
+    assert api.get("/v1/profiles?email=none%40example.com", key=key).json["items"] == []
+
+
+def test_an_address_lookup_follows_changes_and_erasure(api, workspace, drain):
+    key = workspace.admin_key
+    api.put("/v1/profiles/mover", {"email": "old@example.com"}, key=key)
+    api.put("/v1/profiles/mover", {"email": "new@example.com"}, key=key)
+    assert api.get("/v1/profiles?email=old%40example.com", key=key).json["items"] == []
+    assert len(api.get("/v1/profiles?email=new%40example.com", key=key).json["items"]) == 1
+
+    api.put("/v1/profiles/mover", {"email": None}, key=key)
+    assert api.get("/v1/profiles?email=new%40example.com", key=key).json["items"] == []
+
+    api.put("/v1/profiles/gone", {"phone": "+14155550100"}, key=key)
+    assert api.delete("/v1/profiles/gone", key=key).status == 204
+    drain()
+    assert api.get("/v1/profiles?phone=%2B14155550100", key=key).json["items"] == []
+
+
+def test_address_lookups_stay_in_their_workspace(api, workspace, new_workspace):
+    other = new_workspace("Other")
+    api.put("/v1/profiles/mine", {"email": "shared@example.com"}, key=workspace.admin_key)
+    api.put("/v1/profiles/theirs", {"email": "shared@example.com"}, key=other.admin_key)
+
+    found = api.get("/v1/profiles?email=shared%40example.com", key=workspace.admin_key).json["items"]
+
+    assert [p["user_id"] for p in found] == ["mine"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("email=a%40b.co&phone=%2B14155550100", "body"),
+    ("phone=12345", "phone"),
+    ("phone=%2B1", "phone"),
+    ("email=not-an-email", "email"),
+    ("email=a%40b.co&cursor=abc", "body"),
+])
+def test_bad_address_lookups_are_400s_naming_the_field(api, workspace, query, field):
+    r = api.get(f"/v1/profiles?{query}", key=workspace.admin_key)
+
+    assert r.status == 400, r.json
+    assert r.json["errors"][0]["field"] == field
