@@ -169,7 +169,7 @@ def parse(data: Any) -> TemplateSpec:
     if not isinstance(data, dict):
         raise Invalid("body", "must be a JSON object")
     try:
-        return _ADAPTER.validate_python(data)  # type: ignore[no-any-return]
+        return _ADAPTER.validate_python(data)
     except ValidationError as exc:
         errors = []
         for error in exc.errors():
