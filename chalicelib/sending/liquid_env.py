@@ -32,6 +32,7 @@ MAX_LOCALS_BYTES = 256 * 1024
 MAX_VALUE_CHARS = 256 * 1024
 MAX_VALUE_ITEMS = 10_000
 MAX_NESTING = 20
+MAX_INT_BITS = 1_024  # about 308 digits: beyond any price or count
 
 # Liquid's standard filters (Shopify's list, as python-liquid registers them) plus ours.
 STANDARD_FILTERS = frozenset({
@@ -84,6 +85,8 @@ class SendContext(RenderContext):
 def _size_problem(value: object) -> str | None:
     if isinstance(value, LiquidUndefined):
         return None  # its own rules apply (an error, or the default filter's value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        return f"a number of more than {MAX_INT_BITS} bits is beyond the limit"
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         return f"a value of {len(value)} characters is beyond the limit of {MAX_VALUE_CHARS}"
     if isinstance(value, Sized) and not isinstance(value, str) and len(value) > MAX_VALUE_ITEMS:
@@ -112,7 +115,12 @@ def _bounded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             problem = next(filter(None, map(_size_problem, args)), None)
         if problem:
             raise TooLarge(problem, token=None)
-        result = func(value, *args, **kwargs)
+        try:
+            result = func(value, *args, **kwargs)
+        except (ArithmeticError, ValueError, TypeError) as err:
+            # python-liquid lets some of these through (a sum of text, an infinite float
+            # made whole); they fail this message, in words, like any filter error.
+            raise FilterValueError(f"{name} cannot take this value", token=None) from err
         problem = _size_problem(result)
         if problem:
             raise TooLarge(problem, token=None)

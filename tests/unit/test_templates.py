@@ -220,6 +220,21 @@ def test_chained_escapes_cannot_multiply_a_value_without_bound():
     assert "beyond the limit" in failure({"channel": "sms", "body": body})["body"]
 
 
+@pytest.mark.parametrize("body, reason", [
+    ("{{ profile.attributes.list | sum }}", "sum cannot take this value (line 1)"),
+    ("{{ profile.attributes.huge | plus: profile.attributes.huge | floor }}", "floor cannot take this value (line 1)"),
+    ("{{ 1 | divided_by: 0 }}", "divided_by: can't divide by 0 (line 1)"),
+])
+def test_a_filter_that_cannot_take_its_value_fails_the_message_in_words(body, reason):
+    odd = Recipient(profile=tpl.profile_data("u3", {"list": [1, "a"], "huge": 1e308}, {}, []))
+    assert failure({"channel": "sms", "body": body}, odd) == {"body": reason}
+
+
+def test_numbers_cannot_grow_without_bound():
+    body = "{% assign x = 99999999 %}{% for i in (1..12) %}{% assign x = x | times: x %}{% endfor %}{{ x }}"
+    assert "bits is beyond the limit" in failure({"channel": "sms", "body": body})["body"]
+
+
 def test_other_templates_cannot_be_included():
     assert "include" in problems({"channel": "sms", "body": "{% include 'other' %}"})["body"]
 
