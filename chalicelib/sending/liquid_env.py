@@ -145,10 +145,6 @@ def short_link(value: object, *, context: RenderContext) -> str:
     return shortener(url) if shortener else url
 
 
-class _Template(BoundTemplate):
-    pass
-
-
 class SendEnvironment(Environment):
     """Strict undefined, strict filters, bounded; ``html=True`` escapes values (HTML email)."""
 
@@ -157,7 +153,6 @@ class SendEnvironment(Environment):
     local_namespace_limit = MAX_LOCALS_BYTES
     block_nesting_limit = MAX_NESTING
     context_depth_limit = MAX_NESTING
-    template_class = _Template
 
     def __init__(self, *, html: bool = False) -> None:
         super().__init__(undefined=Undefined, strict_filters=True, autoescape=html)

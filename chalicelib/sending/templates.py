@@ -26,6 +26,7 @@ from liquid.template import BoundTemplate
 
 from chalicelib import clock
 from chalicelib.errors import Conflict, FieldError, Invalid
+from chalicelib.schemas import field_path
 from chalicelib.sending import liquid_env
 from chalicelib.sending.content import ROOTS, TemplateSpec, liquid_sources
 from chalicelib.sending.liquid_env import SendContext, SendEnvironment, Shortener
@@ -173,8 +174,6 @@ def _render_one(template: BoundTemplate, data: Mapping[str, object], shortener: 
 
 
 def _substitute(value: Any, loc: tuple[str | int, ...], rendered: Mapping[str, str]) -> Any:
-    from chalicelib.schemas import field_path
-
     if isinstance(value, str):
         return rendered.get(field_path(loc), value)
     if isinstance(value, dict):
