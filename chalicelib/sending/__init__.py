@@ -1,0 +1,1 @@
+"""Sending: templates (content, review, rendering); later providers, fatigue, consent, the sender."""
