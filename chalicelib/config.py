@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events")
+TABLES = ("workspaces", "profiles", "events", "channels")
 QUEUES = ("events", "events-dlq")
 
 

@@ -132,8 +132,11 @@ def endpoint(
     query: type[BaseModel] | None = None,
     response: Any = None,
     status: int = 200,
+    body_parser: Callable[[Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a view ``fn(principal, **path_params, [body=], [query=])`` on ``bp``."""
+    """Register a view ``fn(principal, **path_params, [body=], [query=])`` on ``bp``.
+    ``body`` is the body's model (validation and OpenAPI); ``body_parser`` replaces its
+    validation where a body is a union the route parses itself (it raises ``Invalid``)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -147,7 +150,8 @@ def endpoint(
                     auth.authorize(principal, role=role, org=org)
                     kwargs["principal"] = principal
                 if body is not None:
-                    kwargs["body"] = parse(body, _read_json(request.raw_body))
+                    data = _read_json(request.raw_body)
+                    kwargs["body"] = body_parser(data) if body_parser else parse(body, data)
                 if query is not None:
                     kwargs["query"] = parse(query, dict(request.query_params or {}))
                 return json_response(_shape(fn(**kwargs)), status)

@@ -1,0 +1,145 @@
+"""Templates through the API: create, read, edit, review, preview, list, delete.
+
+Each operation reads what it needs, decides with the pure functions of ``templates``
+(review rules, checks, rendering) and writes conditioned on what it read; a lost race
+reads again and decides again.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib import dynamo, ids, pagination
+from chalicelib.errors import NotFound, Unavailable
+from chalicelib.profiles import profiles
+from chalicelib.schemas import JsonInt, PageQuery, Request, Response, StorableMap
+from chalicelib.sending import content, repo_templates, templates
+from chalicelib.sending.content import TemplateSpec
+from chalicelib.sending.templates import Template
+
+MAX_TRIES = 5
+
+
+class TemplateOut(Response):
+    """A template: its fields as created (flat, by channel) and its review state."""
+
+    id: str
+    channel: str
+    name: str
+    status: templates.Status
+    version: int
+    reason: str | None = None
+    created_at: str
+    updated_at: str
+    reviewed_at: str | None = None
+
+
+class TemplatesQuery(PageQuery):
+    channel: str | None = Field(None, max_length=32)
+    status: templates.Status | None = None
+
+
+class ApproveQuery(Request):
+    version: int | None = Field(None, ge=1, description="the version the reviewer read; 409 stale_version if it moved on")
+
+
+class Rejection(Request):
+    reason: str = Field(min_length=1, max_length=templates.MAX_REASON)
+    version: JsonInt | None = Field(None, ge=1)
+
+
+class PreviewRequest(Request):
+    user_id: str = Field(min_length=1, max_length=128)
+    event: StorableMap | None = Field(None, description="properties of a trigger event, as templates see `event`")
+
+
+class Preview(Response):
+    rendered: dict[str, Any] | None = Field(description="the message for this profile, or null when it fails")
+    errors: list[dict[str, str]] = Field(description="why it fails for this profile: [{field, message}]")
+
+
+def to_api(template: Template) -> TemplateOut:
+    return TemplateOut(
+        **template.spec.model_dump(mode="json", exclude_none=True),
+        id=template.id, status=template.status, version=template.version, reason=template.reason,
+        created_at=template.created_at, updated_at=template.updated_at, reviewed_at=template.reviewed_at,
+    )
+
+
+def create(workspace_id: str, spec: TemplateSpec, now: datetime) -> TemplateOut:
+    """A new template, pending review (400 with each problem check finds)."""
+    template = templates.new(ids.ordered_id("tpl", now), spec, now)
+    if not repo_templates.put(workspace_id, template, None):
+        raise Unavailable("a template with this id appeared meanwhile; try again")
+    return to_api(template)
+
+
+def _current(workspace_id: str, template_id: str) -> Template:
+    found = repo_templates.get(workspace_id, template_id)
+    if found is None:
+        raise NotFound(f"no template {template_id}")
+    return found
+
+
+def get(workspace_id: str, template_id: str) -> TemplateOut:
+    return to_api(_current(workspace_id, template_id))
+
+
+def _change(workspace_id: str, template_id: str, decide: Any) -> TemplateOut:
+    """Read, decide (a pure step that may raise), write conditioned on what was read."""
+    for attempt in range(MAX_TRIES):
+        current = _current(workspace_id, template_id)
+        changed = decide(current)
+        if changed == current or repo_templates.put(workspace_id, changed, current):
+            return to_api(changed)
+        dynamo.backoff(attempt)
+    raise Unavailable(f"template {template_id} is being changed concurrently; try again")
+
+
+def update(workspace_id: str, template_id: str, spec: TemplateSpec, now: datetime) -> TemplateOut:
+    """Replace the template's content: a new version, back to pending review."""
+    return _change(workspace_id, template_id, lambda t: templates.edit(t, spec, now))
+
+
+def approve(workspace_id: str, template_id: str, version: int | None, now: datetime) -> TemplateOut:
+    return _change(workspace_id, template_id, lambda t: templates.approve(t, now, version=version))
+
+
+def reject(workspace_id: str, template_id: str, rejection: Rejection, now: datetime) -> TemplateOut:
+    return _change(workspace_id, template_id,
+                   lambda t: templates.reject(t, rejection.reason, now, version=rejection.version))
+
+
+def delete(workspace_id: str, template_id: str) -> None:
+    if not repo_templates.delete(workspace_id, template_id):
+        raise NotFound(f"no template {template_id}")
+
+
+def list_page(workspace_id: str, query: TemplatesQuery) -> dict[str, Any]:
+    start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
+    found, last = repo_templates.page(workspace_id, channel=query.channel,
+                                      status=query.status.value if query.status else None,
+                                      limit=query.limit, start=start)
+    return {"items": [to_api(t) for t in found], "next_cursor": pagination.encode(last)}
+
+
+def preview(workspace_id: str, template_id: str, request: PreviewRequest) -> Preview:
+    """The template rendered for one stored profile (no short links are made: URLs show
+    as written), or the reasons it would fail for that profile."""
+    template = _current(workspace_id, template_id)
+    profile = profiles.get(workspace_id, request.user_id)
+    channels = {c: getattr(profile, c) for c in ("email", "phone", "push_token", "wechat_openid", "whatsapp", "viber")}
+    recipient = templates.Recipient(
+        profile=templates.profile_data(profile.user_id, profile.attributes, channels, profile.tags),
+        event=request.event, message={"template_id": template_id},
+    )
+    try:
+        return Preview(rendered=templates.render(template.spec, recipient), errors=[])
+    except templates.RenderFailed as failed:
+        return Preview(rendered=None, errors=[{"field": e.field, "message": e.message} for e in failed.errors])
+
+
+def parse_spec(data: Any) -> TemplateSpec:
+    return content.parse(data)
