@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import DiscriminatorAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import DiscriminatorAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from chalicelib.models.base import BaseModel, meta
 
@@ -34,3 +34,22 @@ class TemplateItem(ChannelsTableItem, discriminator="template"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     reviewed_at = UnicodeAttribute(null=True)
+
+
+PROVIDER_PREFIX = "provider#"
+
+
+class ProviderItem(ChannelsTableItem, discriminator="provider"):
+    """A provider account's settings; its credentials are in Secrets Manager."""
+
+    channel = UnicodeAttribute()
+    provider_kind = UnicodeAttribute()
+    settings: MapAttribute[str, Any] = MapAttribute(default=dict)
+    rate_limit = NumberAttribute(null=True)
+    batch_size = NumberAttribute(null=True)
+    cost_per_message = NumberAttribute(null=True)
+    endpoint = UnicodeAttribute(null=True)
+    credential_names = UnicodeSetAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute()

@@ -90,3 +90,19 @@ def test_every_request_gets_its_own_request_id_also_in_its_log_lines(api, worksp
     assert all(len(i) >= 16 for i in ids)
     line = next(json.loads(text) for text in log_stream.getvalue().splitlines() if "after the first request" in text)
     assert line["request_id"] == ids[0]
+
+
+def test_provider_credentials_never_reach_the_logs_even_when_the_request_fails(api, workspace, log_stream, monkeypatch):
+    from chalicelib import logs
+    from chalicelib.sending import repo_providers
+
+    body = {"channel": "sms", "kind": "aliyun_sms", "settings": {"sign_name": "Shop"},
+            "credentials": {"access_key_id": "AKID-visible-nowhere", "access_key_secret": "SECRET-visible-nowhere"}}
+    assert api.put("/v1/providers/ali", body, key=workspace.admin_key).status == 200
+    monkeypatch.setattr(repo_providers, "put", lambda *a: 1 / 0)
+    assert api.put("/v1/providers/ali", body, key=workspace.admin_key).status == 500
+    logs.logger.info("probe")
+
+    out = log_stream.getvalue()
+    assert "probe" in out and "ZeroDivisionError" in out
+    assert "visible-nowhere" not in out

@@ -1,0 +1,69 @@
+"""Provider accounts through the API: put (create or replace), read, list, delete."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from chalicelib import clock, dynamo, pagination
+from chalicelib.errors import Invalid, NotFound, Unavailable
+from chalicelib.schemas import PageQuery
+from chalicelib.sending import repo_providers
+from chalicelib.sending.providers_config import NAME, Provider, ProviderPut, ProviderRecord, to_api
+
+MAX_TRIES = 5
+
+
+def check_name(name: str) -> str:
+    if not re.fullmatch(NAME, name):
+        raise Invalid("name", "a provider name is 1-64 lowercase letters, digits, '_' or '-', "
+                              "starting with a letter or digit")
+    return name
+
+
+def put(workspace_id: str, name: str, request: ProviderPut, now: datetime) -> Provider:
+    """Create or replace the account's settings; given credentials go to Secrets Manager
+    first (merged with the stored ones), then the settings are written conditioned on the
+    version read."""
+    check_name(name)
+    names: tuple[str, ...] | None = None
+    if request.credentials:
+        names = repo_providers.store_credentials(workspace_id, name, request.credentials)
+    for attempt in range(MAX_TRIES):
+        current = repo_providers.get(workspace_id, name)
+        if current is not None and current.kind != request.kind and not request.credentials:
+            raise Invalid("credentials", f"changing the kind from {current.kind} to {request.kind} needs its credentials")
+        stamp = clock.iso(now)
+        record = ProviderRecord(
+            name=name, channel=request.channel, kind=request.kind, settings=dict(request.settings),
+            rate_limit=request.rate_limit, batch_size=request.batch_size, cost_per_message=request.cost_per_message,
+            endpoint=request.endpoint,
+            credential_names=names if names is not None else (current.credential_names if current else ()),
+            created_at=current.created_at if current else stamp, updated_at=stamp,
+            version=(current.version if current else 0) + 1,
+        )
+        if repo_providers.put(workspace_id, record, current):
+            return to_api(record)
+        dynamo.backoff(attempt)
+    raise Unavailable(f"provider {name} is being changed concurrently; try again")
+
+
+def get(workspace_id: str, name: str) -> Provider:
+    found = repo_providers.get(workspace_id, check_name(name))
+    if found is None:
+        raise NotFound(f"no provider {name}")
+    return to_api(found)
+
+
+def list_page(workspace_id: str, query: PageQuery) -> dict[str, Any]:
+    start = pagination.decode(query.cursor, attribute="pk", expected=workspace_id)
+    found, last = repo_providers.page(workspace_id, query.limit, start)
+    return {"items": [to_api(r) for r in found], "next_cursor": pagination.encode(last)}
+
+
+def delete(workspace_id: str, name: str) -> None:
+    """Remove the account; its credentials are scheduled for deletion (7 days' recovery)."""
+    if not repo_providers.delete(workspace_id, check_name(name)):
+        raise NotFound(f"no provider {name}")
+    repo_providers.forget_credentials(workspace_id, name)
+
