@@ -256,8 +256,13 @@ def conditions(draw, depth=0):
 
 rules = st.builds(lambda match, cs: {"type": "rules", "match": match, "conditions": cs},
                   st.sampled_from(["all", "any"]), st.lists(conditions(), max_size=4))
-stamps = st.builds(lambda hours, shown: shown(NOW + timedelta(hours=hours)), st.integers(-150, 30), st.sampled_from([
-    lambda m: m.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+# event times: anywhere in the last week, on the edges of within_days windows, or on TIMES
+offsets = st.one_of(st.integers(-150 * 60, 30 * 60).map(lambda m: timedelta(minutes=m)),
+                    st.sampled_from([-1, 0, 1]).flatmap(lambda nudge: st.integers(1, 5).map(
+                        lambda days: timedelta(days=-days, milliseconds=nudge))),
+                    st.sampled_from(TIMES).map(lambda t: ref_at_level(ref_time(t), "time") - NOW))
+stamps = st.builds(lambda offset, shown: shown(NOW + offset), offsets, st.sampled_from([
+    lambda m: m.strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.microsecond // 1000:03d}Z",
     lambda m: m.astimezone(timezone(timedelta(hours=8))).isoformat(),
     lambda m: m.astimezone(timezone(timedelta(hours=-2))).isoformat(timespec="minutes"),
     lambda m: m,
@@ -279,11 +284,33 @@ def has_behaviour(raw):
     return any(walk(c) for c in raw["conditions"])
 
 
+def parts(raw_conditions):
+    for condition in raw_conditions:
+        yield condition
+        yield from parts(condition.get("all", condition.get("any", [])))
+
+
 @SETTINGS
 @given(rules, facts)
 def test_the_evaluator_agrees_with_the_naive_reference(raw, user_facts):
     source = parse_source(raw)
     assert matches(source, user_facts, NOW) == ref_matches(raw, user_facts, NOW)
+    for condition in parts(raw["conditions"]):  # each part alone, so a wrong one cannot hide
+        assert holds(condition, user_facts) == ref_condition(condition, user_facts, NOW), condition
+
+
+@settings(max_examples=1500, deadline=None)
+@given(comparison("attribute", ["a"]), st.one_of(st.just({}), fact_values.map(lambda v: {"a": v})))
+def test_each_attribute_condition_agrees_with_the_reference(condition, attributes):
+    facts = user(attributes)
+    assert holds(condition, facts) == ref_condition(condition, facts, NOW)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(behaviour(), st.lists(events, max_size=4))
+def test_each_behaviour_condition_agrees_with_the_reference(condition, records):
+    facts = user(events={condition["event"]: records})
+    assert holds(condition, facts) == ref_condition(condition, facts, NOW)
 
 
 @SETTINGS
