@@ -184,8 +184,8 @@ class PropertyCondition(Comparison):
     @classmethod
     def _shape(cls, data: Any) -> Any:
         if isinstance(data, dict) and "property" not in data:
-            if "attribute" in data:
-                raise ValueError('a condition on an event names a property: {"property": "amount", "op": ...}')
+            if "attribute" in data:  # API.md: "attribute-style conditions on event properties"
+                return {("property" if k == "attribute" else k): v for k, v in data.items()}
             if "all" in data or "any" in data:
                 raise ValueError("where takes a flat list of property conditions, all of which must hold")
         return data

@@ -405,9 +405,9 @@ BAD_RULES = [
      "source.conditions[0].min_count", "greater than or equal to 1"),
     ("within_days of zero", [{"event": "purchase", "op": "did", "within_days": 0}],
      "source.conditions[0].within_days", "greater than or equal to 1"),
-    ("a where condition naming an attribute",
-     [{"event": "purchase", "op": "did", "where": [{"attribute": "amount", "op": "gt", "value": 1}]}],
-     "source.conditions[0].where[0]", "names a property"),
+    ("a where condition (attribute-style) comparing a word",
+     [{"event": "purchase", "op": "did", "where": [{"attribute": "amount", "op": "gt", "value": "x"}]}],
+     "source.conditions[0].where[0].value", "number"),
     ("a bad operator in a where condition",
      [{"all": [{"event": "purchase", "op": "did", "where": [{"property": "amount", "op": "above", "value": 1}]}]}],
      "source.conditions[0].all[0].where[0].op", "is not an operator"),
@@ -685,3 +685,14 @@ def test_a_compiled_rule_decides_as_its_source():
     compiled = compile_rule(source)
     for facts in (user({"age": "2024-06-01"}), user({"age": "2025-01-01"})):
         assert matches(compiled, facts, NOW) == matches(source, facts, NOW)
+
+
+def test_where_takes_attribute_style_conditions_as_api_md_pins_them():
+    from chalicelib.audiences.schemas import parse_source
+
+    as_attribute = parse_source({"type": "rules", "match": "all", "conditions": [
+        {"event": "purchase", "op": "did", "where": [{"attribute": "amount", "op": "gte", "value": 100}]}]})
+    as_property = parse_source({"type": "rules", "match": "all", "conditions": [
+        {"event": "purchase", "op": "did", "where": [{"property": "amount", "op": "gte", "value": 100}]}]})
+
+    assert as_attribute == as_property
