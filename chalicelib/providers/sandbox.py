@@ -99,6 +99,6 @@ class SandboxProvider(Provider):
                 ":one": {"N": "1"},
                 **({":to": {"S": message.to}} if message.to else {}),
             },
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",
         )
         return str(answer["Attributes"]["provider_message_id"]["S"])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from chalicelib import clock, dynamo, logs
+from chalicelib import aws, clock, dynamo, logs
 from chalicelib.config import settings
 from chalicelib.models.messages import HistoryEntry, MessageItem
 from chalicelib.sending.messages import (
@@ -182,3 +182,15 @@ def parallel(fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
     first = fn(jobs[0])
     with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(jobs) - 1)) as pool:
         return [first, *pool.map(fn, jobs[1:])]
+
+
+def find_by_provider_id(workspace_id: str, provider: str, provider_message_id: str) -> tuple[str, str] | None:
+    """The (pk, sk) of the message a provider knows by this id (receipts), or None.
+    A Query on the keys-only index: items there carry no ``kind``, so it is read raw."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("messages"), IndexName="by_provider_id",
+        KeyConditionExpression="provider_key = :k",
+        ExpressionAttributeValues={":k": {"S": f"{workspace_id}#{provider}#{provider_message_id}"}},
+    )
+    items = answer.get("Items", [])
+    return (items[0]["pk"]["S"], items[0]["sk"]["S"]) if items else None
