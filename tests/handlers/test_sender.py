@@ -363,3 +363,31 @@ def test_the_sandbox_failure_rate_picks_the_same_messages_on_every_try(app, ws, 
     for user in users:
         expected = "failed" if fraction(MessageKey(ws, user, task_id="tsk_1").idempotency_key, "fail") < 0.5 else "sent"
         assert first[user] == expected
+
+
+def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, ws, at, monkeypatch):
+    """The "claimed, outcome unknown" window: from the provider's answer to each message's
+    status write no other AWS request is made; the writes go out at once, one per message."""
+    import botocore.client
+
+    log: list[str] = []
+    original_call = botocore.client.BaseClient._make_api_call
+    original_send = SpyProvider.send
+
+    def logged_call(self, operation, params):
+        log.append(operation)
+        return original_call(self, operation, params)
+
+    def logged_send(self, batch):
+        answer = original_send(self, batch)
+        log.append("provider")
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", logged_call)
+    monkeypatch.setattr(SpyProvider, "send", logged_send)
+
+    invoke(app, record(send_body(ws, "u1", "u2", "u3")))
+
+    after = log[log.index("provider") + 1:]
+    assert after == ["UpdateItem"] * 3
+    assert log[:log.index("provider")] == ["BatchGetItem"] + ["PutItem"] * 3
