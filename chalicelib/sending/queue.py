@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from chalicelib import aws
 from chalicelib.config import settings
@@ -48,7 +48,7 @@ class SendMessage(BaseModel):
     node_id: str | None = Field(None, min_length=1)
     entry_id: str | None = Field(None, min_length=1)
     recipients: list[Recipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
-    not_before: datetime | None = Field(None, description="deferred: not to be sent before this time")
+    not_before: AwareDatetime | None = Field(None, description="deferred: not to be sent before this time")
 
     @model_validator(mode="after")
     def _origin_and_provider(self) -> "SendMessage":

@@ -391,3 +391,39 @@ def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, w
     after = log[log.index("provider") + 1:]
     assert after == ["UpdateItem"] * 3
     assert log[:log.index("provider")] == ["BatchGetItem"] + ["PutItem"] * 3
+
+
+def test_a_step_before_the_claim_drops_or_defers_and_the_rest_is_sent(app, ws, at, monkeypatch):
+    """The call point for rendering, consent and fatigue: a Decision per message."""
+    from chalicelib.sending import sender
+    from chalicelib.sending.messages import Defer, Drop
+
+    def fatigue(jobs, now):
+        decide = {"u1": Drop("dropped_fatigue", "at most 3 messages a day"),
+                  "u2": Defer(now + timedelta(hours=1), "quiet hours")}
+        return {j.key: decide[j.recipient.user_id] for j in jobs if j.recipient.user_id in decide}
+
+    queued: list = []
+    monkeypatch.setattr(sender, "STEPS", [fatigue])
+    monkeypatch.setattr(sender, "enqueue", lambda sends, now: queued.extend(sends))
+
+    assert invoke(app, record(send_body(ws, "u1", "u2", "u3"))) == {"batchItemFailures": []}
+
+    assert [o.user_id for batch in Spy.calls for o in batch] == ["u3"]
+    dropped = stored(ws, "u1")
+    assert (dropped.status, dropped.reason) == ("dropped_fatigue", "at most 3 messages a day")
+    [deferred] = queued
+    assert [r.user_id for r in deferred.recipients] == ["u2"] and deferred.not_before == START + timedelta(hours=1)
+    with pytest.raises(MessageItem.DoesNotExist):
+        stored(ws, "u2")
+
+    monkeypatch.setattr(sender, "STEPS", [])
+    body = deferred.model_dump(mode="json")
+    at(600)
+    assert invoke(app, record(body)) == {"batchItemFailures": []}
+    assert len(queued) == 2 and not Spy.sends_of("u2")  # still early: deferred again
+    at(3600)
+    assert invoke(app, record(body)) == {"batchItemFailures": []}
+    assert stored(ws, "u2").status == "sent" and len(Spy.sends_of("u2")) == 1
+    assert invoke(app, record(send_body(ws, "u1"))) == {"batchItemFailures": []}
+    assert not Spy.sends_of("u1")  # a dropped message stays dropped
