@@ -7,6 +7,7 @@ from chalicelib.config import settings
 from chalicelib.api import events, meta, profiles, providers, templates, workspaces
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import events as events_handler
+from chalicelib.handlers import sends as sends_handler
 
 aws.enable_tracing()
 app = Chalice(app_name="marketing-automation")
@@ -19,3 +20,8 @@ for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp, templates.bp, 
 @app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)
 def on_events(event: SQSEvent) -> dict:
     return events_handler.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="sends", batch_size=10, maximum_batching_window_in_seconds=1)
+def on_sends(event: SQSEvent) -> dict:
+    return sends_handler.handle(event.to_dict(), event.context)

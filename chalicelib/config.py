@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events", "channels")
-QUEUES = ("events", "events-dlq")
+TABLES = ("workspaces", "profiles", "events", "channels", "messages")
+QUEUES = ("events", "events-dlq", "sends", "sends-dlq")
 
 
 def _int(name: str, default: int) -> int:

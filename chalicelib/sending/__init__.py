@@ -1,1 +1,1 @@
-"""Sending: templates (content, review, rendering); later providers, fatigue, consent, the sender."""
+"""Sending: templates (content, review, rendering), providers, fatigue and consent, the sender, receipts."""

@@ -1,0 +1,94 @@
+"""The messages table: one item per message sent (or dropped) to a user, and the sandbox
+provider's outbox.
+
+A message's key is deterministic and is also its listing (``sending.messages.MessageKey``):
+
+* task message:    pk = "<ws>#task#<task_id>#<shard>",       sk = "user#<user_id>"
+* journey message: pk = "<ws>#journey#<journey_id>#<shard>", sk = "<node_id>#<entry_id>#<user_id>"
+
+``shard`` (two digits, 00-15) is a hash of the user id, so a task of a million messages is
+16 partitions, each below DynamoDB's 1,000 writes/s per partition at full sender speed;
+listing a task's messages is 16 Queries. The item is created by the sender's claim (a
+conditional put), so "one message per key" is a DynamoDB condition.
+
+Sparse keys-only index ``by_provider_id``: ``provider_key`` =
+"<ws>#<provider name>#<provider_message_id>", written only once the provider accepted the
+message, so receipts find the message; the index costs one write unit per message sent.
+
+``sandbox_outbox`` items: pk = "<ws>#sandbox#<idempotency_key>", sk = "outbox", with TTL
+(``expires_at``): what the sandbox provider "delivered", and its planned receipts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+
+from chalicelib.models.base import BaseModel, meta
+
+OUTBOX_SK = "outbox"
+
+
+class HistoryEntry(MapAttribute[str, Any]):
+    status = UnicodeAttribute()
+    at = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+
+
+class ByProviderId(GlobalSecondaryIndex["MessageItem"]):
+    class Meta:
+        index_name = "by_provider_id"
+        projection = KeysOnlyProjection()
+
+    provider_key = UnicodeAttribute(hash_key=True)
+
+
+class MessagesTableItem(BaseModel):
+    """Any item of the messages table; ``kind`` says which."""
+
+    Meta = meta("messages")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+
+
+class MessageItem(MessagesTableItem, discriminator="message"):
+    """One message to one user: its status, the claim that guards the provider call, cost."""
+
+    workspace_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    provider = UnicodeAttribute()             # the provider's name in the workspace
+    provider_kind = UnicodeAttribute()
+    status = UnicodeAttribute()               # sending.messages.STATUSES, or "claimed"
+    status_at = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)      # why failed / dropped / retried, in words
+    history = ListAttribute(of=HistoryEntry, default=list)  # bounded: the last HISTORY_LIMIT
+    version = NumberAttribute()               # +1 on every write by the sender (claims race on it)
+    attempts = NumberAttribute(default=0)     # provider calls made for this message
+    claim_token = UnicodeAttribute(null=True)  # the claimant's token; outcome writes require it
+    lease_until = UnicodeAttribute(null=True)  # a claim older than this is a crashed claimant's
+    idempotency_key = UnicodeAttribute()
+    provider_message_id = UnicodeAttribute(null=True)
+    provider_key = UnicodeAttribute(null=True)  # by_provider_id hash key, set when sent
+    by_provider_id = ByProviderId()
+    cost = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):
+    """A message the sandbox provider accepted (keyed by the sender's idempotency key)."""
+
+    workspace_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    message_key = UnicodeAttribute()          # "<pk>|<sk>" of the message item, for receipts
+    provider_message_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    to = UnicodeAttribute(null=True)
+    calls = NumberAttribute()                 # send calls seen with this idempotency key
+    accepted_at = UnicodeAttribute()
+    receipts = ListAttribute(of=HistoryEntry, default=list)  # planned: delivered/opened/clicked at
+    expires_at = NumberAttribute()

@@ -1,0 +1,138 @@
+"""The provider interface, its configuration, and the registry of kinds.
+
+An adapter turns a batch of outgoing messages into one result per message, in order:
+``accepted`` (with the provider's message id), ``retryable`` (429, 5xx, timeouts: the
+sender releases the claim and retries with backoff) or ``permanent`` (the provider's
+reason is recorded and the message fails). An adapter maps its own errors to results; an
+exception escaping ``send`` means "outcome unknown" and is treated as a crash.
+
+Credentials live in Secrets Manager under
+``marketing-automation/<stage>/<workspace_id>/providers/<name>``, are fetched by name at
+send time and are never logged nor put in a queue message; the settings that travel with
+a send are the non-secret ones.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from chalicelib import aws
+from chalicelib.config import settings as app_settings
+
+Outcome = Literal["accepted", "retryable", "permanent"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A workspace's provider: its name, kind, channel and non-secret settings."""
+
+    workspace_id: str
+    name: str
+    kind: str
+    channel: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate_limit(self) -> float | None:
+        value = self.settings.get("rate_limit")
+        return float(value) if value is not None else None
+
+    @property
+    def batch_size(self) -> int | None:
+        value = self.settings.get("batch_size")
+        return int(value) if value is not None else None
+
+    @property
+    def cost_per_message(self) -> float:
+        return float(self.settings.get("cost_per_message") or 0)
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.settings.get("endpoint") or None
+
+    def secret_id(self) -> str:
+        return f"marketing-automation/{app_settings.stage}/{self.workspace_id}/providers/{self.name}"
+
+    def credentials(self) -> dict[str, Any]:
+        """The provider's credentials from Secrets Manager (never log or return them)."""
+        raw = aws.secretsmanager().get_secret_value(SecretId=self.secret_id())["SecretString"]
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else {"secret": value}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to hand to a provider."""
+
+    workspace_id: str
+    message_key: str          # "<pk>|<sk>" of the message record
+    idempotency_key: str      # stable across retries; for providers that take one
+    user_id: str
+    channel: str
+    to: str | None
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    provider_message_id: str | None = None
+    reason: str | None = None
+    cost: float | None = None          # None: the configured cost_per_message
+    retry_after: float | None = None   # seconds, when the provider said (Retry-After)
+
+
+class Provider:
+    """Base of every adapter. Subclasses set the class attributes and implement ``send``."""
+
+    kind: ClassVar[str]
+    channels: ClassVar[frozenset[str]]
+    max_batch: ClassVar[int] = 1                      # the provider's own ceiling per call
+    supports_idempotency_key: ClassVar[bool] = False  # a repeated key is never sent twice
+
+    def __init__(self, config: ProviderConfig):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def batch_size(self) -> int:
+        """Messages per call: the configured batch size, within the provider's ceiling."""
+        configured = self.config.batch_size
+        return max(1, min(self.max_batch, configured)) if configured else self.max_batch
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        raise NotImplementedError
+
+
+class UnknownKind(LookupError):
+    """No adapter of that kind is registered."""
+
+
+_KINDS: dict[str, type[Provider]] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make an adapter available under its ``kind``."""
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+def kinds() -> dict[str, type[Provider]]:
+    return dict(_KINDS)
+
+
+def build(config: ProviderConfig) -> Provider:
+    """The adapter for a provider configuration."""
+    try:
+        cls = _KINDS[config.kind]
+    except KeyError:
+        raise UnknownKind(f"no provider of kind {config.kind!r}") from None
+    if config.channel not in cls.channels:
+        raise UnknownKind(f"a {config.kind} provider does not send {config.channel} messages")
+    return cls(config)
+

@@ -1,0 +1,196 @@
+"""The sender's DynamoDB calls on the messages table, returning plain data.
+
+Reads are one strongly consistent BatchGetItem per 100 messages. Every write is a
+conditional write on one message (the invariants are conditions, never read-then-write):
+
+* claim:   PutItem, ``attribute_not_exists(pk)`` (new) or ``version = :read`` (released or
+           crashed claim), status ``claimed`` with a token and a lease;
+* outcome: UpdateItem, ``claim_token = :mine AND status = claimed``;
+* drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
+* give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
+
+Conditional writes cannot be batched (BatchWriteItem takes no conditions; a transaction
+costs twice the units and fails as a whole), so they run on a few threads.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from chalicelib import aws, clock, dynamo, logs
+from chalicelib.config import settings
+from chalicelib.models.messages import HistoryEntry, MessageItem
+from chalicelib.sending.messages import (
+    CLAIMED, HistoryItem, MessageKey, Record, Written, with_history,
+)
+
+WRITE_CONCURRENCY = 16
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a new message record says about itself."""
+
+    user_id: str
+    channel: str
+    provider: str
+    provider_kind: str
+
+
+def read(keys: Sequence[MessageKey]) -> dict[MessageKey, Record]:
+    """The stored records of these messages (absent: never claimed nor dropped)."""
+    table = settings.table("messages")
+    by_key = {(k.pk, k.sk): k for k in keys}
+    found = dynamo.batch_get({table: [dynamo.key(pk, sk) for pk, sk in by_key]})[table]
+    records: dict[MessageKey, Record] = {}
+    for raw in found:
+        item = MessageItem.from_raw_data(raw)
+        records[by_key[(item.pk, item.sk)]] = _record(item)
+    return records
+
+
+def _record(item: MessageItem) -> Record:
+    return Record(
+        status=item.status, version=int(item.version),
+        lease_until=clock.parse_iso(item.lease_until) if item.lease_until else None,
+        claim_token=item.claim_token, attempts=int(item.attempts or 0),
+        history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
+        provider_message_id=item.provider_message_id, created_at=item.created_at,
+    )
+
+
+def _history(entries: Sequence[HistoryItem]) -> list[HistoryEntry]:
+    return [HistoryEntry(status=h.status, at=h.at, reason=h.reason) for h in entries]
+
+
+@dataclass(frozen=True)
+class ClaimWrite:
+    key: MessageKey
+    meta: Meta
+    token: str
+    lease_until: datetime
+    now: datetime
+    previous: Record | None  # None: a new record; else the record read (released or crashed)
+
+
+def claim(write: ClaimWrite) -> bool:
+    """Take the message for one provider call; False when another invocation got there first."""
+    at = clock.iso(write.now)
+    prev = write.previous
+    history = with_history(prev.history if prev else (), CLAIMED, at, None)
+    item = MessageItem(
+        pk=write.key.pk, sk=write.key.sk, workspace_id=write.key.workspace_id, user_id=write.meta.user_id,
+        channel=write.meta.channel, provider=write.meta.provider, provider_kind=write.meta.provider_kind,
+        status=CLAIMED, status_at=at, history=_history(history),
+        version=(prev.version + 1) if prev else 1, attempts=(prev.attempts if prev else 0) + 1,
+        claim_token=write.token, lease_until=clock.iso(write.lease_until),
+        idempotency_key=write.key.idempotency_key, created_at=(prev.created_at if prev and prev.created_at else at),
+    )
+    condition = MessageItem.pk.does_not_exist() if prev is None else (MessageItem.version == prev.version)
+    return dynamo.save_if(item, condition)
+
+
+@dataclass(frozen=True)
+class OutcomeWrite:
+    key: MessageKey
+    token: str
+    written: Written
+    provider: str
+    now: datetime
+
+
+def record_outcome(write: OutcomeWrite) -> bool:
+    """The provider's answer, by the claimant only (False: the claim is no longer ours)."""
+    w = write.written
+    actions: list[Any] = [
+        MessageItem.status.set(w.status), MessageItem.status_at.set(clock.iso(write.now)),
+        MessageItem.history.set(_history(w.history)), MessageItem.version.add(1),
+        MessageItem.claim_token.remove(), MessageItem.lease_until.remove(),
+        MessageItem.reason.set(w.reason) if w.reason else MessageItem.reason.remove(),
+    ]
+    if w.provider_message_id:
+        actions += [MessageItem.provider_message_id.set(w.provider_message_id),
+                    MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}")]
+    if w.cost is not None:
+        actions.append(MessageItem.cost.set(w.cost))
+    condition = (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
+    try:
+        with dynamo.lost_race_on_conflict():
+            MessageItem(write.key.pk, write.key.sk).update(actions=actions, condition=condition)
+        return True
+    except dynamo.LostRace:
+        logs.logger.error("claim lost before its outcome was written", extra={"message": str(write.key)})
+        return False
+
+
+@dataclass(frozen=True)
+class DropWrite:
+    key: MessageKey
+    meta: Meta
+    status: str
+    reason: str
+    now: datetime
+
+
+def drop(write: DropWrite) -> bool:
+    """Record a message that is not sent (consent, fatigue, suppression), once."""
+    at = clock.iso(write.now)
+    item = MessageItem(
+        pk=write.key.pk, sk=write.key.sk, workspace_id=write.key.workspace_id, user_id=write.meta.user_id,
+        channel=write.meta.channel, provider=write.meta.provider, provider_kind=write.meta.provider_kind,
+        status=write.status, status_at=at, reason=write.reason,
+        history=_history([HistoryItem(write.status, at, write.reason)]), version=1, attempts=0,
+        idempotency_key=write.key.idempotency_key, created_at=at,
+    )
+    return dynamo.save_if(item, MessageItem.pk.does_not_exist())
+
+
+@dataclass(frozen=True)
+class GiveUpWrite:
+    key: MessageKey
+    previous: Record
+    reason: str
+    now: datetime
+
+
+def give_up(write: GiveUpWrite) -> bool:
+    """Fail a crashed claimant's message without calling the provider again."""
+    at = clock.iso(write.now)
+    history = with_history(write.previous.history, "failed", at, write.reason)
+    actions: list[Any] = [MessageItem.status.set("failed"), MessageItem.status_at.set(at), MessageItem.reason.set(write.reason),
+               MessageItem.history.set(_history(history)), MessageItem.version.add(1),
+               MessageItem.claim_token.remove(), MessageItem.lease_until.remove()]
+    try:
+        with dynamo.lost_race_on_conflict():
+            MessageItem(write.key.pk, write.key.sk).update(
+                actions=actions, condition=MessageItem.version == write.previous.version)
+        return True
+    except dynamo.LostRace:
+        return False
+
+
+def parallel(fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+    """One conditional write each, on a few threads; the first alone, so the model's
+    client exists before the threads share it."""
+    if len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    first = fn(jobs[0])
+    with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(jobs) - 1)) as pool:
+        return [first, *pool.map(fn, jobs[1:])]
+
+
+def find_by_provider_id(workspace_id: str, provider: str, provider_message_id: str) -> tuple[str, str] | None:
+    """The (pk, sk) of the message a provider knows by this id (receipts), or None.
+    A Query on the keys-only index: items there carry no ``kind``, so it is read raw."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("messages"), IndexName="by_provider_id",
+        KeyConditionExpression="provider_key = :k",
+        ExpressionAttributeValues={":k": {"S": f"{workspace_id}#{provider}#{provider_message_id}"}},
+    )
+    items = answer.get("Items", [])
+    return (items[0]["pk"]["S"], items[0]["sk"]["S"]) if items else None

@@ -1,0 +1,203 @@
+"""The sender: each message of a sends batch is sent at most once, and recorded.
+
+Per batch of queue records:
+
+1. read every message's record (BatchGetItem) and decide per message
+   (``messages.decide_claim``): already decided -> nothing; held by a live claim -> look
+   again when its lease ends; held by a dead claim -> resend with the same idempotency key
+   (providers that take one) or fail as "outcome unknown" (providers that do not);
+2. new messages go through the steps (rendering, consent, fatigue: ``STEPS``), each a
+   batched read and a pure ``Decision`` per message: send, drop (recorded with its
+   status and reason), or defer (re-queued with a delay);
+3. per provider batch: claim each message (conditional write), call the provider once for
+   the messages claimed, write each outcome (sent with id and cost, failed with the
+   provider's reason, or released for a retry).
+
+A record is reported for redelivery (``Report.retry``, seconds to wait) when any of its
+messages was retryable, lost a claim race, or waits for a live claim. An exception from a
+provider is a crash: it propagates, and the claims it leaves are settled by the lease.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib import clock, logs
+from chalicelib.providers import base as providers
+from chalicelib.sending import messages as rules
+from chalicelib.sending import repo_messages as repo
+from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
+from chalicelib.sending.queue import Recipient, SendMessage, enqueue
+
+LOST_CLAIM_RETRY_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Job:
+    """One message of one queue record."""
+
+    record_id: str
+    receive_count: int
+    message: SendMessage
+    recipient: Recipient
+
+    @property
+    def key(self) -> MessageKey:
+        return self.message.key(self.recipient)
+
+
+class Step(Protocol):
+    """A check before the claim: read what it needs for the whole batch in one call, then
+    decide per message with a pure function. Must be idempotent per message key (it may
+    see a message again after a retryable provider error or a deferral)."""
+
+    def __call__(self, jobs: Sequence[Job], now: datetime) -> Mapping[MessageKey, Decision]: ...
+
+
+# Call points, in order: rendering (templates.py), consent and suppression (consent.py),
+# fatigue (fatigue.py). A message goes on when every step says Send; the first Drop or
+# Defer decides.
+STEPS: list[Step] = []
+
+
+@dataclass
+class Report:
+    retry: dict[str, int] = field(default_factory=dict)   # record id -> seconds to wait
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def later(self, jobs: Sequence[Job], seconds: int) -> None:
+        for job in jobs:
+            self.retry[job.record_id] = max(seconds, self.retry.get(job.record_id, 0))
+
+
+def _meta(job: Job) -> repo.Meta:
+    return repo.Meta(job.recipient.user_id, job.message.channel, job.message.provider.name, job.message.provider.kind)
+
+
+def _group_key(job: Job) -> tuple[str, str, str, str, str]:
+    m = job.message
+    return (m.workspace_id, m.channel, m.provider.name, m.provider.kind, json.dumps(m.provider.settings, sort_keys=True))
+
+
+def send_batch(jobs: Sequence[Job], now: datetime, *, steps: Sequence[Step] | None = None) -> Report:
+    """Send a batch's messages at most once each; returns which records to retry."""
+    report = Report()
+    by_key: dict[MessageKey, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_key[job.key].append(job)  # the same message twice in one batch is one message
+    records = repo.read(list(by_key))
+    groups: dict[tuple[str, ...], list[MessageKey]] = defaultdict(list)
+    for key, same in by_key.items():
+        groups[_group_key(same[0])].append(key)
+    for keys in groups.values():
+        _send_group(keys, by_key, records, now, report, STEPS if steps is None else steps)
+    return report
+
+
+def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
+                now: datetime, report: Report, steps: Sequence[Step]) -> None:
+    config = by_key[keys[0]][0].message.config()
+    provider = providers.build(config)
+    fresh: list[MessageKey] = []
+    claimable: list[MessageKey] = []
+    give_up: list[repo.GiveUpWrite] = []
+    for key in keys:
+        record = records.get(key)
+        decision = rules.decide_claim(record, idempotent_provider=provider.supports_idempotency_key, now=now)
+        if isinstance(decision, rules.Done):
+            report.counts["already_" + decision.status] += 1
+        elif isinstance(decision, rules.Wait):
+            report.counts["held"] += 1
+            report.later(by_key[key], decision.seconds)
+        elif isinstance(decision, rules.GiveUp):
+            assert record is not None
+            give_up.append(repo.GiveUpWrite(key, record, decision.reason, now))
+        elif isinstance(decision, rules.Claim) and decision.version is None:
+            fresh.append(key)
+        else:  # Claim of a released message, or Resend after a crash: same key, same call
+            claimable.append(key)
+    for write, done in zip(give_up, repo.parallel(repo.give_up, give_up)):
+        report.counts["outcome_unknown" if done else "lost_race"] += 1
+        if not done:
+            report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+    claimable += _apply_steps(fresh, by_key, now, report, steps)
+    size = provider.batch_size
+    for start in range(0, len(claimable), size):
+        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report)
+
+
+def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], now: datetime,
+                 report: Report, steps: Sequence[Step]) -> list[MessageKey]:
+    """Deferral and the steps' decisions for messages never seen before; returns those to send."""
+    decided: dict[MessageKey, Decision] = {}
+    for key in fresh:
+        not_before = by_key[key][0].message.not_before
+        if not_before is not None and not_before > now:
+            decided[key] = Defer(not_before, "not before its time")
+    for step in steps:
+        pending = [by_key[k][0] for k in fresh if k not in decided]
+        if not pending:
+            break
+        for key, decision in step(pending, now).items():
+            if not isinstance(decision, Send):
+                decided.setdefault(key, decision)
+    drops = [repo.DropWrite(k, _meta(by_key[k][0]), d.status, d.reason, now)
+             for k, d in decided.items() if isinstance(d, Drop)]
+    for write, done in zip(drops, repo.parallel(repo.drop, drops)):
+        report.counts[write.status if done else "lost_race"] += 1
+        if not done:
+            report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+    deferred = [(k, d) for k, d in decided.items() if isinstance(d, Defer)]
+    if deferred:
+        enqueue([by_key[k][0].message.model_copy(update={"recipients": [by_key[k][0].recipient], "not_before": d.until})
+                 for k, d in deferred], now)
+        report.counts["deferred"] += len(deferred)
+    return [k for k in fresh if k not in decided]
+
+
+def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
+                       records: Mapping[MessageKey, rules.Record], now: datetime, report: Report) -> None:
+    """Claim, one provider call for what was claimed, and the outcomes: the crash window is
+    between ``provider.send`` returning and ``repo.record_outcome`` for each message."""
+    lease = rules.lease_until(now)
+    claims = [repo.ClaimWrite(k, _meta(by_key[k][0]), uuid.uuid4().hex, lease, now, records.get(k)) for k in keys]
+    won = [c for c, ok in zip(claims, repo.parallel(repo.claim, claims)) if ok]
+    for lost in (c for c in claims if c not in won):
+        report.counts["lost_race"] += 1
+        report.later(by_key[lost.key], LOST_CLAIM_RETRY_SECONDS)
+    if not won:
+        return
+    outgoing = [_outgoing(by_key[c.key][0], c.key) for c in won]
+    results = provider.send(outgoing)
+    if len(results) != len(outgoing):
+        raise RuntimeError(f"provider {provider.kind} answered {len(results)} results for {len(outgoing)} messages")
+    at = clock.iso(now)
+    writes = []
+    for claim, result in zip(won, results):
+        previous = records.get(claim.key)
+        history = rules.with_history(previous.history if previous else (), rules.CLAIMED, at, None)
+        cost = result.cost if result.cost is not None else provider.config.cost_per_message
+        written = rules.after_call(history, result.outcome, at, reason=result.reason,
+                                   provider_message_id=result.provider_message_id, cost=cost)
+        writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now))
+        if written.status == "queued":
+            job = by_key[claim.key][0]
+            report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
+    for write, done in zip(writes, repo.parallel(repo.record_outcome, writes)):
+        report.counts[write.written.status if done else "lost_claim"] += 1
+    logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
+                                              "messages": len(won), "claims_lost": len(claims) - len(won)})
+
+
+def _outgoing(job: Job, key: MessageKey) -> providers.Outgoing:
+    return providers.Outgoing(
+        workspace_id=key.workspace_id, message_key=str(key), idempotency_key=key.idempotency_key,
+        user_id=job.recipient.user_id, channel=job.message.channel, to=job.recipient.to,
+        content=dict(job.recipient.content),
+    )
+
