@@ -1,0 +1,1 @@
+"""Sending: templates, fatigue and consent, the sender, receipts."""
