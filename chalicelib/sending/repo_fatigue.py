@@ -59,8 +59,14 @@ def _workspaces() -> str:
 
 def read_facts(workspace_id: str, recipients: Sequence[Recipient], slots: Mapping[str, Slot]) -> Facts:
     """Consent states, suppressions and counters of a batch of messages in one
-    BatchGetItem (strongly consistent; 100 keys a call, so one call up to 33 messages).
-    ``slots`` maps message keys to the counter each must take a place in."""
+    BatchGetItem (100 keys a call, so one call up to 33 messages). ``slots`` maps message
+    keys to the counter each must take a place in.
+
+    Eventually consistent, at half the price: a counter read is only a hint (the
+    conditional write decides; a stale "open" costs a failed write, and a key once
+    counted stays counted unless its send failed for good), and an unsubscribe or
+    bounce under a second old may let one more message through, as it would have a
+    moment earlier."""
     profile_keys: dict[tuple[str, str], dict[str, Any]] = {}
     suppression_keys: dict[tuple[str, str], dict[str, Any]] = {}
     for r in recipients:
@@ -74,7 +80,7 @@ def read_facts(workspace_id: str, recipients: Sequence[Recipient], slots: Mappin
             suppression_keys[(spk, SUPPRESSED_SK)] = dynamo.key(spk, SUPPRESSED_SK)
     requests = {table: keys for table, keys in (
         (_profiles(), list(profile_keys.values())), (_workspaces(), list(suppression_keys.values()))) if keys}
-    found = dynamo.batch_get(requests) if requests else {}
+    found = dynamo.batch_get(requests, consistent=False) if requests else {}
     facts = Facts(consent={}, suppressed={}, counted={})
     prefix = f"{workspace_id}#"
     for item in found.get(_profiles(), []):
