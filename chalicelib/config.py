@@ -36,6 +36,9 @@ class Settings:
     bootstrap_key_secret_id: str | None = None
     log_level: str = "INFO"
     cors_origin: str = "*"
+    unsubscribe_key: str | None = None  # MA_UNSUBSCRIBE_KEY (local); else the secret below
+    unsubscribe_key_secret_id: str = ""  # "marketing-automation/<stage>/unsubscribe-key" unless set
+    public_base_url: str = "http://127.0.0.1:8000"  # where /u/{token} links point (API Gateway URL in the cloud)
 
     def table(self, name: str) -> str:
         return self.tables[name]
@@ -60,6 +63,10 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         bootstrap_key_secret_id=env.get("MA_BOOTSTRAP_KEY_SECRET_ID") or None,
         log_level=env.get("MA_LOG_LEVEL", "INFO"),
         cors_origin=env.get("MA_CORS_ORIGIN") or "*",
+        unsubscribe_key=env.get("MA_UNSUBSCRIBE_KEY") or None,
+        unsubscribe_key_secret_id=env.get("MA_UNSUBSCRIBE_KEY_SECRET_ID")
+        or f"marketing-automation/{env.get('MA_STAGE', 'local')}/unsubscribe-key",
+        public_base_url=(env.get("MA_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
     )
 
 

@@ -40,7 +40,8 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, str] | None = None,
+              consistent: bool = True) -> dict[str, list[dict[str, Any]]]:
     """BatchGetItem over several tables at once (<= 100 keys per call), following
     UnprocessedKeys with backoff. Returns raw items per table name."""
     found: dict[str, list[dict[str, Any]]] = {table: [] for table in requests}
@@ -48,7 +49,7 @@ def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, s
     for part in chunks(pending, 100):
         request: dict[str, Any] = {}
         for table, k in part:
-            entry = request.setdefault(table, {"Keys": [], "ConsistentRead": True})
+            entry = request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
             if projection and table in projection:
                 entry["ProjectionExpression"] = projection[table]
             entry["Keys"].append(k)

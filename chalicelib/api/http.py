@@ -133,6 +133,7 @@ def endpoint(
     response: Any = None,
     status: int = 200,
     body_parser: Callable[[Any], Any] | None = None,
+    content_types: list[str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view ``fn(principal, **path_params, [body=], [query=])`` on ``bp``.
     ``body`` is the body's model (validation and OpenAPI); ``body_parser`` replaces its
@@ -154,7 +155,10 @@ def endpoint(
                     kwargs["body"] = body_parser(data) if body_parser else parse(body, data)
                 if query is not None:
                     kwargs["query"] = parse(query, dict(request.query_params or {}))
-                return json_response(_shape(fn(**kwargs)), status)
+                result = fn(**kwargs)
+                if isinstance(result, ChaliceResponse):  # a page, not JSON (public unsubscribe links)
+                    return result
+                return json_response(_shape(result), status)
             except AppError as error:
                 if error.status >= 500:
                     logs.logger.exception("request failed")
@@ -166,7 +170,10 @@ def endpoint(
                 logs.logger.exception("unhandled error")
                 return problem_response(AppError("an internal error occurred; it has been logged"))
 
-        bp.route(path, methods=[method])(view)
+        if content_types:
+            bp.route(path, methods=[method], content_types=content_types)(view)
+        else:
+            bp.route(path, methods=[method])(view)
         ENDPOINTS.append(
             Endpoint(
                 path=path, method=method.upper(), name=fn.__name__,
