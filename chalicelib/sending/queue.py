@@ -49,6 +49,8 @@ class SendMessage(BaseModel):
     entry_id: str | None = Field(None, min_length=1)
     recipients: list[Recipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     not_before: AwareDatetime | None = Field(None, description="deferred: not to be sent before this time")
+    transactional: bool = Field(False, description="exempt from fatigue caps, quiet hours and unsubscribes "
+                                                   "(never from bounces, complaints or manual suppression)")
 
     @model_validator(mode="after")
     def _origin_and_provider(self) -> "SendMessage":

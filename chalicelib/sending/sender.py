@@ -59,9 +59,9 @@ class Step(Protocol):
     def __call__(self, jobs: Sequence[Job], now: datetime) -> Mapping[MessageKey, Decision]: ...
 
 
-# Call points, in order: rendering (templates.py), consent and suppression (consent.py),
-# fatigue (fatigue.py). A message goes on when every step says Send; the first Drop or
-# Defer decides.
+# In order (rendering, from a template, comes next): consent, suppression, quiet hours and
+# the fatigue cap (steps.admit). A message goes on when every step says Send; the first
+# Drop or Defer decides.
 STEPS: list[Step] = []
 
 
@@ -201,3 +201,12 @@ def _outgoing(job: Job, key: MessageKey) -> providers.Outgoing:
         content=dict(job.recipient.content),
     )
 
+
+
+def _default_steps() -> None:
+    from chalicelib.sending import steps  # it imports this module's types
+
+    STEPS.append(steps.admit)
+
+
+_default_steps()

@@ -390,7 +390,8 @@ def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, w
 
     after = log[log.index("provider") + 1:]
     assert after == ["UpdateItem"] * 3
-    assert log[:log.index("provider")] == ["BatchGetItem"] + ["PutItem"] * 3
+    before = log[:log.index("provider")]
+    assert before[0] == "BatchGetItem" and before[-3:] == ["PutItem"] * 3  # the records, (admission), the claims
 
 
 def test_a_step_before_the_claim_drops_or_defers_and_the_rest_is_sent(app, ws, at, monkeypatch):
@@ -427,3 +428,56 @@ def test_a_step_before_the_claim_drops_or_defers_and_the_rest_is_sent(app, ws, a
     assert stored(ws, "u2").status == "sent" and len(Spy.sends_of("u2")) == 1
     assert invoke(app, record(send_body(ws, "u1"))) == {"batchItemFailures": []}
     assert not Spy.sends_of("u1")  # a dropped message stays dropped
+
+
+# --- the admission step: consent, suppression, quiet hours and caps before the claim -----
+
+def _rule(ws: str, **fields: Any) -> None:
+    from chalicelib.sending import fatigue, repo_fatigue
+
+    repo_fatigue.put_rule(ws, fatigue.FatigueRule(channel="sms", **fields), START)
+
+
+def test_a_second_message_over_the_users_daily_cap_is_dropped_and_never_reaches_the_provider(app, ws, at):
+    _rule(ws, max_messages=1, period="day")
+
+    invoke(app, record(send_body(ws, "u1", task_id="tsk_a")))
+    invoke(app, record(send_body(ws, "u1", task_id="tsk_b")))
+    invoke(app, record(send_body(ws, "u1", task_id="tsk_b")))  # redelivered: still dropped, counted once
+
+    assert len(Spy.sends_of("u1")) == 1
+    assert stored(ws, "u1", "tsk_a").status == "sent"
+    dropped = stored(ws, "u1", "tsk_b")
+    assert dropped.status == "dropped_fatigue" and dropped.reason
+
+
+def test_a_suppressed_address_is_dropped_even_for_a_transactional_message(app, ws, at):
+    from chalicelib.sending import repo_fatigue
+
+    repo_fatigue.suppress(ws, "sms", "+8613800000000", "manual", START)
+
+    invoke(app, record({**send_body(ws, "u1"), "transactional": True}))
+
+    assert Spy.sends_of("u1") == []
+    assert stored(ws, "u1").status == "dropped_suppressed"
+
+
+def test_a_message_in_quiet_hours_is_deferred_to_their_end_then_sent(app, ws, at, monkeypatch):
+    from datetime import time
+
+    from chalicelib.sending import sender
+    from chalicelib.sending.fatigue import QuietHours
+
+    requeued: list = []
+    monkeypatch.setattr(sender, "enqueue", lambda messages, now: requeued.extend(messages))  # SQS would delay it
+
+    _rule(ws, quiet_hours=QuietHours(time(8), time(10)), quiet_action="defer")  # UTC: the workspace is unknown
+
+    invoke(app, record(send_body(ws, "u1")))
+
+    assert Spy.sends_of("u1") == []
+    [again] = [m.model_dump(mode="json") for m in requeued]
+    assert again["not_before"].startswith("2026-11-26T10:00:00")
+    at(3600)
+    invoke(app, record(again))
+    assert len(Spy.sends_of("u1")) == 1 and stored(ws, "u1").status == "sent"
