@@ -49,6 +49,10 @@ class SendMessage(BaseModel):
     entry_id: str | None = Field(None, min_length=1)
     recipients: list[Recipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     not_before: AwareDatetime | None = Field(None, description="deferred: not to be sent before this time")
+    template_id: str | None = Field(None, min_length=1, max_length=64,
+                                    description="render each recipient's content from this approved template")
+    event: dict[str, Any] | None = Field(None, description="properties of the triggering event, as templates see `event`")
+    values: dict[str, Any] = Field(default_factory=dict, description="values of the template's declared variables")
     transactional: bool = Field(False, description="exempt from fatigue caps, quiet hours and unsubscribes "
                                                    "(never from bounces, complaints or manual suppression)")
 

@@ -25,11 +25,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
+from chalicelib.sending import rendering
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
 from chalicelib.sending.queue import Recipient, SendMessage, enqueue
@@ -126,9 +127,38 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
     claimable += _apply_steps(fresh, by_key, now, report, steps)
+    contents = _render(claimable, by_key, records, now, report)
+    claimable = [k for k in claimable if k in contents]
     size = provider.batch_size
     for start in range(0, len(claimable), size):
-        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report)
+        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents)
+
+
+def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
+            now: datetime, report: Report) -> dict[MessageKey, dict[str, Any]]:
+    """Each message's content (rendered from its template right before the claim, so a
+    retry or a resend renders it again); a message that cannot be rendered fails with the
+    reason, recorded once, and is not sent."""
+    rendered = rendering.render_jobs([by_key[k][0] for k in keys])
+    contents: dict[MessageKey, dict[str, Any]] = {}
+    drops: list[repo.DropWrite] = []
+    give_ups: list[repo.GiveUpWrite] = []
+    for key in keys:
+        outcome = rendered[key]
+        if isinstance(outcome, rendering.Failed):
+            record = records.get(key)
+            if record is None:
+                drops.append(repo.DropWrite(key, _meta(by_key[key][0]), "failed", outcome.reason, now))
+            else:
+                give_ups.append(repo.GiveUpWrite(key, record, outcome.reason, now))
+        else:
+            contents[key] = outcome
+    writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
+    for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
+        report.counts["render_failed" if done else "lost_race"] += 1
+        if not done:  # another delivery wrote the record meanwhile: look again shortly
+            report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+    return contents
 
 
 def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], now: datetime,
@@ -161,7 +191,8 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
 
 
 def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
-                       records: Mapping[MessageKey, rules.Record], now: datetime, report: Report) -> None:
+                       records: Mapping[MessageKey, rules.Record], now: datetime, report: Report,
+                       contents: Mapping[MessageKey, dict[str, Any]]) -> None:
     """Claim, one provider call for what was claimed, and the outcomes: the crash window is
     between ``provider.send`` returning and ``repo.record_outcome`` for each message."""
     lease = rules.lease_until(now)
@@ -172,7 +203,7 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         report.later(by_key[lost.key], LOST_CLAIM_RETRY_SECONDS)
     if not won:
         return
-    outgoing = [_outgoing(by_key[c.key][0], c.key) for c in won]
+    outgoing = [_outgoing(by_key[c.key][0], c.key, contents[c.key]) for c in won]
     results = provider.send(outgoing)
     if len(results) != len(outgoing):
         raise RuntimeError(f"provider {provider.kind} answered {len(results)} results for {len(outgoing)} messages")
@@ -194,11 +225,10 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})
 
 
-def _outgoing(job: Job, key: MessageKey) -> providers.Outgoing:
+def _outgoing(job: Job, key: MessageKey, content: dict[str, Any]) -> providers.Outgoing:
     return providers.Outgoing(
         workspace_id=key.workspace_id, message_key=str(key), idempotency_key=key.idempotency_key,
-        user_id=job.recipient.user_id, channel=job.message.channel, to=job.recipient.to,
-        content=dict(job.recipient.content),
+        user_id=job.recipient.user_id, channel=job.message.channel, to=job.recipient.to, content=content,
     )
 
 

@@ -481,3 +481,45 @@ def test_a_message_in_quiet_hours_is_deferred_to_their_end_then_sent(app, ws, at
     at(3600)
     invoke(app, record(again))
     assert len(Spy.sends_of("u1")) == 1 and stored(ws, "u1").status == "sent"
+
+
+# --- rendering from an approved template, right before the claim ---------------------------
+
+def _template(api, key: str, *, approve: bool) -> str:
+    body = {"channel": "sms", "name": "hello", "body": "Hi {{ profile.attributes.first_name }}, {{ offer }}",
+            "variables": {"offer": "10% off"}}
+    tid = api.post("/v1/templates", body, key=key).json["id"]
+    if approve:
+        assert api.post(f"/v1/templates/{tid}/approve", key=key).status == 200
+    return tid
+
+
+def test_each_recipient_gets_the_approved_template_rendered_for_them_and_a_missing_value_fails_only_theirs(
+        app, api, workspace, at):
+    key = workspace.admin_key
+    api.put("/v1/profiles/ann", {"attributes": {"first_name": "Ann"}}, key=key)
+    api.put("/v1/profiles/bob", {"attributes": {}}, key=key)
+    tid = _template(api, key, approve=True)
+
+    invoke(app, record({**send_body(workspace.id, "ann", "bob", "ghost"), "template_id": tid,
+                        "values": {"offer": "20% off"}}))
+
+    [sent] = Spy.sends_of("ann")
+    assert sent.content == {"channel": "sms", "body": "Hi Ann, 20% off"}
+    assert Spy.sends_of("bob") == [] and Spy.sends_of("ghost") == []
+    bob, ghost = stored(workspace.id, "bob"), stored(workspace.id, "ghost")
+    assert bob.status == "failed" and "first_name" in bob.reason
+    assert ghost.status == "failed" and "no profile ghost" in ghost.reason
+
+
+def test_nothing_is_sent_from_a_template_that_is_not_approved(app, api, workspace, at):
+    key = workspace.admin_key
+    api.put("/v1/profiles/ann", {"attributes": {"first_name": "Ann"}}, key=key)
+    tid = _template(api, key, approve=False)
+
+    invoke(app, record({**send_body(workspace.id, "ann"), "template_id": tid}))
+    invoke(app, record({**send_body(workspace.id, "ann", task_id="tsk_other"), "template_id": "tplnone"}))
+
+    assert Spy.calls == []
+    assert "not approved (pending_review)" in stored(workspace.id, "ann").reason
+    assert "not approved (gone)" in stored(workspace.id, "ann", "tsk_other").reason

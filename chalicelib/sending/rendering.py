@@ -1,0 +1,78 @@
+"""Rendering before the claim: a send that names a template is rendered for each
+recipient from the stored template and profile, right before the provider call.
+
+Per batch: one GetItem per template named and one BatchGetItem of the recipients'
+profiles; the rest is ``templates.render`` (pure). A template that is not approved, gone,
+or that fails for a recipient (a missing value, a limit) fails that message with the
+reason: nothing unapproved is ever sent, and one recipient's missing value never stops
+the others. A send without a template carries its rendered content itself.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.profiles import repo as profiles_repo
+from chalicelib.profiles.schemas import CHANNELS
+from chalicelib.sending import repo_templates, templates
+from chalicelib.sending.messages import MessageKey
+
+if TYPE_CHECKING:
+    from chalicelib.sending.sender import Job
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+
+
+Rendered = dict[str, Any]
+
+
+def render_jobs(jobs: Sequence["Job"]) -> Mapping[MessageKey, Rendered | Failed]:
+    """The content to send for each job (by message key), or why it cannot be sent."""
+    out: dict[MessageKey, Rendered | Failed] = {}
+    by_template: dict[tuple[str, str], list["Job"]] = defaultdict(list)
+    for job in jobs:
+        if job.message.template_id is None:
+            out[job.key] = dict(job.recipient.content)
+        else:
+            by_template[(job.message.workspace_id, job.message.template_id)].append(job)
+    for (workspace_id, template_id), mine in by_template.items():
+        template = repo_templates.get(workspace_id, template_id)
+        if template is None or not templates.sendable(template):
+            state = "gone" if template is None else template.status.value
+            reason = f"template {template_id} is not approved ({state}); nothing unapproved is sent"
+            out.update({job.key: Failed(reason) for job in mine})
+            continue
+        if template.spec.channel != mine[0].message.channel:
+            out.update({job.key: Failed(f"template {template_id} is for {template.spec.channel}, "
+                                        f"not {mine[0].message.channel}") for job in mine})
+            continue
+        found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
+        for job in mine:
+            out[job.key] = _render_one(template, found.get(job.recipient.user_id), job)
+    return out
+
+
+def _render_one(template: templates.Template, profile: profiles_repo.ProfileRecord | None, job: "Job") -> Rendered | Failed:
+    if profile is None:
+        return Failed(f"no profile {job.recipient.user_id}")
+    channels = {c: profile.channels.get(c) for c in CHANNELS}
+    recipient = templates.Recipient(
+        profile=templates.profile_data(profile.user_id, profile.attributes, channels, sorted(profile.tags)),
+        event=job.message.event, message=_message_ids(job), values=job.message.values,
+    )
+    try:
+        return templates.render(template.spec, recipient)
+    except templates.RenderFailed as failed:
+        return Failed(failed.reason)
+
+
+def _message_ids(job: "Job") -> dict[str, str]:
+    m = job.message
+    ids = {"template_id": m.template_id or "", "task_id": m.task_id, "journey_id": m.journey_id,
+           "node_id": m.node_id}
+    return {k: v for k, v in ids.items() if v}
