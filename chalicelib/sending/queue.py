@@ -24,9 +24,12 @@ MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling
 
 
 class ProviderRef(BaseModel):
+    """The provider account by name (the sender reads its kind and settings from the
+    registry), or a configuration given in full (kind and settings)."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
-    kind: str = Field(min_length=1)
+    kind: str | None = Field(None, min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -63,6 +66,8 @@ class SendMessage(BaseModel):
             raise ValueError("a send needs task_id, or journey_id, node_id and entry_id")
         if self.task_id is not None and any(part is not None for part in journey):
             raise ValueError("a send belongs to a task or to a journey, not both")
+        if self.provider.kind is None:
+            return self  # resolved from the registry by the sender
         kind = providers.kinds().get(self.provider.kind)
         if kind is None:
             raise ValueError(f"no provider of kind {self.provider.kind!r}")
@@ -75,6 +80,7 @@ class SendMessage(BaseModel):
                           journey_id=self.journey_id, node_id=self.node_id, entry_id=self.entry_id)
 
     def config(self) -> providers.ProviderConfig:
+        assert self.provider.kind is not None, "the sender resolves a provider named only by the registry"
         return providers.ProviderConfig(self.workspace_id, self.provider.name, self.provider.kind,
                                         self.channel, dict(self.provider.settings))
 

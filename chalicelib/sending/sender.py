@@ -30,9 +30,10 @@ from typing import Any, Protocol
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
-from chalicelib.sending import rendering
+from chalicelib.sending import rendering, repo_providers
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
+from chalicelib.sending.providers_config import ProviderRecord
 from chalicelib.sending.queue import Recipient, SendMessage, enqueue
 
 LOST_CLAIM_RETRY_SECONDS = 5
@@ -77,17 +78,19 @@ class Report:
 
 
 def _meta(job: Job) -> repo.Meta:
-    return repo.Meta(job.recipient.user_id, job.message.channel, job.message.provider.name, job.message.provider.kind)
+    return repo.Meta(job.recipient.user_id, job.message.channel, job.message.provider.name,
+                     job.message.provider.kind or "unknown")
 
 
 def _group_key(job: Job) -> tuple[str, str, str, str, str]:
     m = job.message
-    return (m.workspace_id, m.channel, m.provider.name, m.provider.kind, json.dumps(m.provider.settings, sort_keys=True))
+    return (m.workspace_id, m.channel, m.provider.name, m.provider.kind or "", json.dumps(m.provider.settings, sort_keys=True))
 
 
 def send_batch(jobs: Sequence[Job], now: datetime, *, steps: Sequence[Step] | None = None) -> Report:
     """Send a batch's messages at most once each; returns which records to retry."""
     report = Report()
+    jobs = _with_providers(jobs, now, report)
     by_key: dict[MessageKey, list[Job]] = defaultdict(list)
     for job in jobs:
         by_key[job.key].append(job)  # the same message twice in one batch is one message
@@ -98,6 +101,40 @@ def send_batch(jobs: Sequence[Job], now: datetime, *, steps: Sequence[Step] | No
     for keys in groups.values():
         _send_group(keys, by_key, records, now, report, STEPS if steps is None else steps)
     return report
+
+
+def _with_providers(jobs: Sequence[Job], now: datetime, report: Report) -> list[Job]:
+    """Jobs whose provider is named only, with the account's kind and settings from the
+    registry (one GetItem per account in the batch); messages for an account that does
+    not exist, or does not send their channel, fail with the reason."""
+    accounts: dict[tuple[str, str], ProviderRecord | None] = {}
+    ready: list[Job] = []
+    failed: list[repo.DropWrite] = []
+    for job in jobs:
+        ref = job.message.provider
+        if ref.kind is not None:
+            ready.append(job)
+            continue
+        account_key = (job.message.workspace_id, ref.name)
+        if account_key not in accounts:
+            accounts[account_key] = repo_providers.get(*account_key)
+        account = accounts[account_key]
+        if account is None or account.channel != job.message.channel:
+            reason = (f"no provider account {ref.name}" if account is None
+                      else f"provider {ref.name} sends {account.channel}, not {job.message.channel}")
+            failed.append(repo.DropWrite(job.key, repo.Meta(job.recipient.user_id, job.message.channel, ref.name,
+                                                            account.kind if account else "unknown"),
+                                         "failed", reason, now))
+            continue
+        settings = {**account.settings, **{name: value for name, value in (
+            ("rate_limit", account.rate_limit), ("batch_size", account.batch_size),
+            ("cost_per_message", account.cost_per_message), ("endpoint", account.endpoint)) if value is not None}}
+        resolved = job.message.model_copy(update={"provider": ref.model_copy(update={
+            "kind": account.kind, "settings": settings})})
+        ready.append(Job(job.record_id, job.receive_count, resolved, job.recipient))
+    for write, done in zip(failed, repo.parallel(repo.drop, failed)):
+        report.counts["no_provider" if done else "already_recorded"] += 1
+    return ready
 
 
 def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],

@@ -523,3 +523,31 @@ def test_nothing_is_sent_from_a_template_that_is_not_approved(app, api, workspac
     assert Spy.calls == []
     assert "not approved (pending_review)" in stored(workspace.id, "ann").reason
     assert "not approved (gone)" in stored(workspace.id, "ann", "tsk_other").reason
+
+
+# --- provider accounts from the registry -------------------------------------------------------
+
+def test_a_send_naming_a_provider_account_uses_the_registrys_kind_and_settings(app, api, workspace, at):
+    key = workspace.admin_key
+    assert api.put("/v1/providers/outbox", {"channel": "sms", "kind": "sandbox", "cost_per_message": 0.03,
+                                             "batch_size": 2}, key=key).status == 200
+    body = {**send_body(workspace.id, "u1", "u2"), "provider": {"name": "outbox"}}
+
+    assert invoke(app, record(body)) == {"batchItemFailures": []}
+
+    for user in ("u1", "u2"):
+        message = stored(workspace.id, user)
+        assert message.status == "sent" and message.provider_kind == "sandbox" and float(message.cost) == 0.03
+        outbox = SandboxOutboxItem.get(outbox_pk(workspace.id, message.idempotency_key), "outbox")
+        assert outbox.to.startswith("+86")
+
+
+def test_a_send_naming_no_such_account_or_one_for_another_channel_fails_with_the_reason(app, api, workspace, at):
+    key = workspace.admin_key
+    api.put("/v1/providers/mailer", {"channel": "email", "kind": "sandbox"}, key=key)
+
+    invoke(app, record({**send_body(workspace.id, "u1"), "provider": {"name": "nowhere"}}))
+    invoke(app, record({**send_body(workspace.id, "u1", task_id="tsk_mail"), "provider": {"name": "mailer"}}))
+
+    assert stored(workspace.id, "u1").status == "failed" and "no provider account nowhere" in stored(workspace.id, "u1").reason
+    assert "sends email, not sms" in stored(workspace.id, "u1", "tsk_mail").reason
