@@ -1,4 +1,5 @@
-"""The demo workspace: a few dozen profiles with tags and a week of events."""
+"""The demo workspace: a few dozen profiles with tags and a week of events, sandbox
+providers for SMS and email, and an approved welcome template."""
 from __future__ import annotations
 
 import random
@@ -39,4 +40,24 @@ def seed_demo(now: datetime, users: int = 40, seed: int = 7) -> WorkspaceCreated
             events.append(QueuedEvent(user_id=user_id, event_id=ids.new_id("ev"), name=name,
                                       ts=clock.iso(moment), properties=props))
     ingest.enqueue_events(ws, events, now)
+    _channel_setup(ws, now)
     return created
+
+
+def _channel_setup(ws: str, now: datetime) -> None:
+    """Sandbox providers (they record messages; no cloud account needed) and an approved
+    SMS template, so the channel setup is there to look at and send with."""
+    from chalicelib.sending import content, provider_service, template_service
+    from chalicelib.sending.providers_config import ProviderPut
+
+    for channel in ("sms", "email"):
+        provider_service.put(ws, f"sandbox-{channel}", ProviderPut(
+            channel=channel, kind="sandbox", settings={"failure_rate": 0.02, "open_rate": 0.4, "click_rate": 0.1,
+                                                       "receipt_delay_seconds": 5},
+            rate_limit=100, cost_per_message=0.005), now)
+    welcome = template_service.create(ws, content.parse({
+        "channel": "sms", "name": "welcome", "provider": "sandbox-sms",
+        "body": "Hi {{ profile.attributes.city | default: 'there' }}, welcome to the demo shop! {{ offer }}",
+        "variables": {"offer": "10% off your first order"},
+    }), now)
+    template_service.approve(ws, welcome.id, None, now)

@@ -98,5 +98,11 @@ def test_the_demo_workspace_key_is_printed_and_works(tmp_path):
     try:
         status, page = demo.call("GET", "/v1/profiles?limit=5", key=demo.demo_key)
         assert status == 200 and len(page["items"]) == 5
+        providers = demo.call("GET", "/v1/providers", key=demo.demo_key)[1]["items"]
+        assert [(p["name"], p["kind"]) for p in providers] == [("sandbox-email", "sandbox"), ("sandbox-sms", "sandbox")]
+        [welcome] = demo.call("GET", "/v1/templates?status=approved", key=demo.demo_key)[1]["items"]
+        status, preview = demo.call("POST", f"/v1/templates/{welcome['id']}/preview", {"user_id": "user-001"},
+                                    key=demo.demo_key)
+        assert status == 200 and preview["rendered"]["body"].startswith("Hi ")
     finally:
         demo.stop()
