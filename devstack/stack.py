@@ -86,6 +86,8 @@ class LocalStack:
         self.moto_port = int(os.environ.get("MOTO_PORT") or free_port())
         self.moto = start_moto(self.moto_port)
         configure_environment(self.moto_port, self.saved)
+        self.port = self.args.port or free_port()
+        os.environ.setdefault("MA_PUBLIC_BASE_URL", f"http://127.0.0.1:{self.port}")  # unsubscribe links point here
         from chalicelib import config
 
         config.reload()  # whatever was imported so far, settings are read from here on
@@ -132,7 +134,6 @@ class LocalStack:
     def serve(self) -> None:
         from devstack import server, state
 
-        self.port = self.args.port or free_port()
         try:
             self.http = server.make_server(self.app, self.config, "127.0.0.1", self.port, self.on_clock)
         except OSError as error:
