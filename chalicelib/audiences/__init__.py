@@ -1,0 +1,1 @@
+"""Audiences: rules, RFM and AIPL models, snapshots of packed members."""
