@@ -6,6 +6,7 @@ from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.api import events, meta, profiles, workspaces
 from chalicelib.api.middleware import http_middleware
+from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
 
 aws.enable_tracing()
@@ -19,3 +20,8 @@ for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp):
 @app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)
 def on_events(event: SQSEvent) -> dict:
     return events_handler.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="audience-jobs", batch_size=2)
+def on_audience_jobs(event: SQSEvent) -> dict:
+    return audience_jobs.handle(event.to_dict(), event.context)

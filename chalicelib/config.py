@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events")
-QUEUES = ("events", "events-dlq")
+TABLES = ("workspaces", "profiles", "events", "audiences")
+QUEUES = ("events", "events-dlq", "audience-jobs", "audience-jobs-dlq")
 
 
 def _int(name: str, default: int) -> int:
@@ -36,6 +36,10 @@ class Settings:
     bootstrap_key_secret_id: str | None = None
     log_level: str = "INFO"
     cors_origin: str = "*"
+    audience_segment_items: int = 50_000  # table items one build segment scans (sizes TotalSegments)
+    audience_max_segments: int = 1_000
+    audience_inline_items: int = 5_000  # a table this small is scanned inline, without the queue
+    audience_snapshot_grace_hours: int = 48  # a superseded snapshot stays readable this long
 
     def table(self, name: str) -> str:
         return self.tables[name]
@@ -60,6 +64,10 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         bootstrap_key_secret_id=env.get("MA_BOOTSTRAP_KEY_SECRET_ID") or None,
         log_level=env.get("MA_LOG_LEVEL", "INFO"),
         cors_origin=env.get("MA_CORS_ORIGIN") or "*",
+        audience_segment_items=int(env.get("MA_AUDIENCE_SEGMENT_ITEMS") or 50_000),
+        audience_max_segments=int(env.get("MA_AUDIENCE_MAX_SEGMENTS") or 1_000),
+        audience_inline_items=int(env.get("MA_AUDIENCE_INLINE_ITEMS") or 5_000),
+        audience_snapshot_grace_hours=int(env.get("MA_AUDIENCE_SNAPSHOT_GRACE_HOURS") or 48),
     )
 
 
