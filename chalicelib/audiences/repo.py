@@ -342,14 +342,26 @@ def write_pages(snapshot: SnapshotRecord, sorted_ids: Iterable[str]) -> tuple[in
     table = settings.table("audiences")
     total = pages = 0
     batch: list[dict[str, Any]] = []
+    held: list[str] | None = None  # each page is written once the next one's first id is known
+
+    def stored(page: list[str], following: str | None) -> dict[str, Any]:
+        item = {"pk": {"S": pk}, "sk": {"S": page_sk(page[0])}, "kind": {"S": "members"},
+                "ids": {"B": members.encode(page)}, "members": {"N": str(len(page))}, "last": {"S": page[-1]}}
+        if following is not None:
+            item["next"] = {"S": following}
+        return item
+
     for page in members.pack(sorted_ids):
-        batch.append({"pk": {"S": pk}, "sk": {"S": page_sk(page[0])}, "kind": {"S": "members"},
-                      "ids": {"B": members.encode(page)}, "members": {"N": str(len(page))}, "last": {"S": page[-1]}})
+        if held is not None:
+            batch.append(stored(held, page[0]))
+        held = page
         total += len(page)
         pages += 1
         if len(batch) == 25:
             dynamo.batch_put(table, batch)
             batch = []
+    if held is not None:
+        batch.append(stored(held, None))
     if batch:
         dynamo.batch_put(table, batch)
     return total, pages
@@ -417,10 +429,11 @@ def _chain_one(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterato
 
 def members_in(workspace_id: str, snapshot_id: str, user_ids: Iterable[str]) -> set[str]:
     """Which of these users are members of the snapshot. The candidates are sorted; for the
-    smallest unresolved one, one Query (descending, Limit 1) fetches the page that may hold it,
-    which then answers every candidate up to its last id. Cost: at most one Query and one
-    page read (strongly consistent, 1 RCU per 4 KB: a page of 1,000 short ids is ~1-2 RCU)
-    per user checked, and one per distinct page touched when many users share pages."""
+    smallest unanswered one, one Query (descending, Limit 1) fetches the page that may hold
+    it, which answers every candidate before the next page's first id (stored on the page).
+    Cost: one Query per distinct page the candidates fall in (at most one per user checked),
+    each reading one page strongly consistent (1 RCU per 4 KB: a page of 1,000 short ids
+    is 1-2 RCU), plus one Query for each candidate that sorts before the first member."""
     pk = members_pk(workspace_id, snapshot_id)
     pending = sorted(set(user_ids))
     found: set[str] = set()
@@ -430,10 +443,10 @@ def members_in(workspace_id: str, snapshot_id: str, user_ids: Iterable[str]) -> 
         if raw is None:  # sorts before the first page: not a member
             at += 1
             continue
-        last = raw["last"]["S"]
+        following = raw["next"]["S"] if "next" in raw else None  # the next page's first id
         end = at
-        while end < len(pending) and pending[end] <= last:
+        while end < len(pending) and (following is None or pending[end] < following):
             end += 1
         found |= members.present(members.decode(raw["ids"]["B"]), pending[at:end])
-        at = max(end, at + 1)  # a candidate beyond this page's last id is in no page
+        at = end  # every candidate before the next page is answered by this one
     return found

@@ -102,6 +102,7 @@ class MemberPageItem(AudiencesTableItem, discriminator="members"):
     ids = BinaryAttribute(legacy_encoding=False)
     members = NumberAttribute()
     last = UnicodeAttribute()
+    next = UnicodeAttribute(null=True)  # the next page's first id (none on the last page)
 
 
 class RunPageItem(AudiencesTableItem, discriminator="run"):
