@@ -6,6 +6,7 @@ from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.api import events, fatigue, meta, profiles, providers, templates, unsubscribe, workspaces
 from chalicelib.api.middleware import http_middleware
+from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
 from chalicelib.handlers import sends as sends_handler
 
@@ -26,3 +27,8 @@ def on_events(event: SQSEvent) -> dict:
 @app.on_sqs_message(queue="sends", batch_size=10, maximum_batching_window_in_seconds=1)
 def on_sends(event: SQSEvent) -> dict:
     return sends_handler.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="audience-jobs", batch_size=2)
+def on_audience_jobs(event: SQSEvent) -> dict:
+    return audience_jobs.handle(event.to_dict(), event.context)

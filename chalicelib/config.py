@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events", "channels", "messages")
-QUEUES = ("events", "events-dlq", "sends", "sends-dlq")
+TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences")
+QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq")
 
 
 def _int(name: str, default: int) -> int:
@@ -39,6 +39,10 @@ class Settings:
     unsubscribe_key: str | None = None  # MA_UNSUBSCRIBE_KEY (local); else the secret below
     unsubscribe_key_secret_id: str = ""  # "marketing-automation/<stage>/unsubscribe-key" unless set
     public_base_url: str = "http://127.0.0.1:8000"  # where /u/{token} links point (API Gateway URL in the cloud)
+    audience_segment_items: int = 50_000  # table items one build segment scans (sizes TotalSegments)
+    audience_max_segments: int = 1_000
+    audience_inline_items: int = 5_000  # a table this small is scanned inline, without the queue
+    audience_snapshot_grace_hours: int = 48  # a superseded snapshot stays readable this long
 
     def table(self, name: str) -> str:
         return self.tables[name]
@@ -67,6 +71,10 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         unsubscribe_key_secret_id=env.get("MA_UNSUBSCRIBE_KEY_SECRET_ID")
         or f"marketing-automation/{env.get('MA_STAGE', 'local')}/unsubscribe-key",
         public_base_url=(env.get("MA_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        audience_segment_items=int(env.get("MA_AUDIENCE_SEGMENT_ITEMS") or 50_000),
+        audience_max_segments=int(env.get("MA_AUDIENCE_MAX_SEGMENTS") or 1_000),
+        audience_inline_items=int(env.get("MA_AUDIENCE_INLINE_ITEMS") or 5_000),
+        audience_snapshot_grace_hours=int(env.get("MA_AUDIENCE_SNAPSHOT_GRACE_HOURS") or 48),
     )
 
 

@@ -146,9 +146,9 @@ def test_tables_are_on_demand_and_every_function_gets_the_resource_names(templat
     dlqs = {_arn_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
             for q in queues.values() if "RedrivePolicy" in q["Properties"]}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    # chalicelib/config.py reads MA_TABLE_<NAME> / MA_QUEUE_<NAME>, NAME being the LocalName.
+    # chalicelib/config.py reads MA_TABLE_<NAME> / MA_QUEUE_<NAME>, NAME being the LocalName ('-' as '_').
     expected = {f"MA_TABLE_{t['Metadata']['LocalName'].upper()}": {"Ref": tid} for tid, t in tables.items()}
-    expected |= {f"MA_QUEUE_{q['Metadata']['LocalName'].upper()}": {"Ref": qid}
+    expected |= {f"MA_QUEUE_{q['Metadata']['LocalName'].upper().replace('-', '_')}": {"Ref": qid}
                  for qid, q in queues.items() if qid not in dlqs}
     assert {k: variables.get(k) for k in expected} == expected
     for fid, fn in _of_type(template, "AWS::Serverless::Function").items():

@@ -1,0 +1,45 @@
+"""The audience-jobs queue: build segments of audience snapshots.
+
+A record that fails for a passing reason is reported in ``batchItemFailures`` and retried
+alone (SQS dead-letters it after maxReceiveCount; its snapshot then stays building and
+the DLQ alarm fires). A record that can never succeed (not JSON, an unknown type, a
+malformed message) is dead-lettered at once with its reason. Every job is idempotent: a
+redelivered segment is counted and written once (audiences/builder.py).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from chalicelib import aws, clock, logs
+from chalicelib.audiences import builder
+from chalicelib.audiences.messages import QUEUE_MESSAGE
+from chalicelib.config import settings
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Process an SQS batch; returns the partial batch failure report."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event=event, record_handler=process_record, processor=processor, context=context))
+
+
+def process_record(record: SQSRecord) -> None:
+    logs.clear()
+    logs.bind(message_id=record.message_id)
+    try:
+        job = QUEUE_MESSAGE.validate_json(record.body)
+    except ValidationError as error:
+        reason = "not a job the audience-jobs queue understands: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
+        logs.logger.error("job dead-lettered", extra={"reason": reason, "body": record.body[:500]})
+        aws.sqs().send_message(QueueUrl=aws.queue_url(settings.queue("audience-jobs-dlq")),
+                               MessageBody=json.dumps({"reason": reason, "body": record.body}))
+        return
+    logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
+              segment=job.segment)
+    outcome = builder.run_segment(job, clock.now())
+    logs.logger.info("audience segment", extra={"outcome": outcome})

@@ -1,0 +1,112 @@
+"""The audiences table: audiences, their snapshots, and snapshot members packed in pages.
+
+pk = "<workspace_id>#aud#<audience_id>": sk = "audience" (the audience) or
+"snap#<snapshot_id>" (one build; snapshot ids sort by creation time).
+pk = "<workspace_id>#snap#<snapshot_id>": sk = "m#<first user id>" (a page of members,
+ascending; the pages of a snapshot in key order are its members in order, and the page
+that may hold a user is the last one whose first id is <= that user).
+pk = "<workspace_id>#snap#<snapshot_id>#run#<segment>": sk = "<attempt>#<page number>"
+(a build segment's sorted matches before the merge; expire by TTL a day or two later).
+Every item carries ``kind`` (PynamoDB's discriminator). ``expires_at`` is the TTL: set on
+runs when written and on a superseded snapshot's items after a grace period.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute, DiscriminatorAttribute, MapAttribute, NumberAttribute, NumberSetAttribute, UnicodeAttribute,
+)
+
+from chalicelib.models.base import BaseModel, meta
+
+AUDIENCE_SK = "audience"
+SNAPSHOT_PREFIX = "snap#"
+PAGE_PREFIX = "m#"
+
+
+def audience_pk(workspace_id: str, audience_id: str) -> str:
+    return f"{workspace_id}#aud#{audience_id}"
+
+
+def snapshot_sk(snapshot_id: str) -> str:
+    return SNAPSHOT_PREFIX + snapshot_id
+
+
+def members_pk(workspace_id: str, snapshot_id: str) -> str:
+    return f"{workspace_id}#snap#{snapshot_id}"
+
+
+def page_sk(first_id: str) -> str:
+    return PAGE_PREFIX + first_id
+
+
+def run_pk(workspace_id: str, snapshot_id: str, segment: int) -> str:
+    return f"{workspace_id}#snap#{snapshot_id}#run#{segment:05d}"
+
+
+def run_sk(attempt: str, page: int) -> str:
+    return f"{attempt}#{page:06d}"
+
+
+class AudiencesTableItem(BaseModel):
+    """Any item of the audiences table; ``kind`` says which."""
+
+    Meta = meta("audiences")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+class AudienceItem(AudiencesTableItem, discriminator="audience"):
+    workspace_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    visibility = UnicodeAttribute()  # private | public
+    source: MapAttribute[str, Any] = MapAttribute()  # the source as the client gave it (JSON)
+    owner_key_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # building | ready | failed: of the newest build
+    current_snapshot = UnicodeAttribute(null=True)  # the newest ready snapshot: what new readers use
+    building_snapshot = UnicodeAttribute(null=True)
+    refresh_schedule: MapAttribute[str, Any] = MapAttribute(null=True)  # {every, unit} ("refresh" is Model's)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
+    """One build of an audience. Segments mark themselves done once each (``done_segments``,
+    a number set, added under ``NOT contains``) with their match count and the attempt
+    whose run is kept; the segment that completes the set merges the runs into pages."""
+
+    workspace_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    snapshot_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # building | ready | failed
+    source: MapAttribute[str, Any] = MapAttribute()  # the source this snapshot was built from
+    started_at = UnicodeAttribute()
+    total_segments = NumberAttribute()
+    done_segments = NumberSetAttribute(null=True)
+    matched = NumberAttribute(default=0)  # sum of the done segments' matches
+    runs: MapAttribute[str, Any] = MapAttribute(default=dict)  # segment -> {"attempt", "pages"}
+    size = NumberAttribute(null=True)  # members, once ready
+    pages = NumberAttribute(null=True)
+    built_at = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)  # why it failed
+    superseded_at = UnicodeAttribute(null=True)
+
+
+class MemberPageItem(AudiencesTableItem, discriminator="members"):
+    """Up to a thousand members of a snapshot, ascending (audiences.members encodes them)."""
+
+    ids = BinaryAttribute(legacy_encoding=False)
+    members = NumberAttribute()
+    last = UnicodeAttribute()
+    next = UnicodeAttribute(null=True)  # the next page's first id (none on the last page)
+
+
+class RunPageItem(AudiencesTableItem, discriminator="run"):
+    """A page of one build segment's sorted matches, kept until the snapshot is merged."""
+
+    ids = BinaryAttribute(legacy_encoding=False)
+    members = NumberAttribute()
