@@ -162,3 +162,6 @@ def seal(snapshot: repo.SnapshotRecord, now: datetime) -> None:
         repo.expire_snapshot(snapshot.workspace_id, snapshot.audience_id, stale, expires_at, iso(now))
     logs.logger.info("audience snapshot ready", extra={"snapshot_id": snapshot.snapshot_id, "size": size,
                                                        "pages": pages, "current": switched})
+
+
+from chalicelib.audiences import selectors as _selectors  # noqa: E402,F401 - registers the source types' selectors

@@ -243,3 +243,13 @@ def list_definitions(workspace_id: str, limit: int | None = None, start: dict[st
     result = EventDefinitionItem.query(workspace_id, EventDefinitionItem.sk.startswith(EVENTDEF_PREFIX),
                                        limit=limit, last_evaluated_key=start)
     return [_definition(i) for i in result], result.last_evaluated_key
+
+
+def events_of(workspace_id: str, user_id: str, name: str, since: str | None, now: datetime
+              ) -> list[tuple[str, dict[str, Any]]]:
+    """A user's unexpired events of one name from ``since`` on (ISO UTC; None: all held),
+    as (ts, properties): one key-range Query, filtered by name (audience rules, judgments)."""
+    unexpired = (EventItem.name == name) & (EventItem.expires_at > int(now.timestamp()))
+    result = EventItem.query(user_pk(workspace_id, user_id), EventItem.sk.between(max(since or EVENTS_FROM, EVENTS_FROM),
+                                                                                 EVENTS_TO), filter_condition=unexpired)
+    return [(item.ts, plain(item.properties)) for item in result]

@@ -1,0 +1,39 @@
+"""Audiences: create from a rule source (built as a snapshot), read, members, refresh."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import clock
+from chalicelib.api.http import endpoint, workspace_of
+from chalicelib.audiences import service
+from chalicelib.tenancy.auth import Principal
+from chalicelib.tenancy.schemas import Role
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/v1/audiences", "POST", role=Role.operator, body=service.AudienceCreate, response=service.Audience,
+          status=202)
+def create_audience(principal: Principal, body: service.AudienceCreate) -> service.Audience:
+    """Create an audience; its snapshot builds (status building, then ready with its size, or failed)."""
+    return service.create(principal, workspace_of(principal), body, clock.now())
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}", "GET", role=Role.viewer, response=service.Audience)
+def get_audience(principal: Principal, audience_id: str) -> service.Audience:
+    """An audience, the snapshot in use and any refresh under way."""
+    return service.get(principal, workspace_of(principal), audience_id)
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}/members", "GET", role=Role.viewer, query=service.MembersQuery,
+          response=service.Members)
+def audience_members(principal: Principal, audience_id: str, query: service.MembersQuery) -> service.Members:
+    """The user ids of the snapshot in use, in order, paged."""
+    return service.members(principal, workspace_of(principal), audience_id, query)
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}/refresh", "POST", role=Role.operator, response=service.Audience,
+          status=202)
+def refresh_audience(principal: Principal, audience_id: str) -> service.Audience:
+    """Build a new snapshot; readers keep the one they started with until it is ready."""
+    return service.refresh(principal, workspace_of(principal), audience_id, clock.now())

@@ -1,0 +1,136 @@
+"""Audiences through the API: create (and build), read, members, refresh.
+
+A source is validated by its type's schema; the types that can be built today are the
+rule sources (``selectors``). A private audience is seen and used only by the key that
+created it and by admins; a public one by the whole workspace.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chalicelib import clock, ids, pagination
+from chalicelib.audiences import builder, repo
+from chalicelib.audiences.schemas import parse_source
+from chalicelib.errors import Invalid, NotFound, Unavailable
+from chalicelib.schemas import Request, Response
+from chalicelib.tenancy.auth import Principal
+from chalicelib.tenancy.schemas import Role
+
+BUILDABLE = ("rules",)
+LATER = {"rfm": "RFM", "aipl": "AIPL", "upload": "uploaded id lists", "task_result": "task results"}
+
+
+class AudienceCreate(Request):
+    name: str = Field(min_length=1, max_length=100)
+    visibility: Literal["private", "public"] = "private"
+    source: dict[str, Any] = Field(description='{"type": "rules", "match": "all|any", "conditions": [...]}')
+
+
+class Snapshot(Response):
+    id: str
+    status: str
+    size: int | None = None
+    built_at: str | None = None
+    reason: str | None = None
+
+
+class Audience(Response):
+    id: str
+    name: str
+    visibility: str
+    source: dict[str, Any]
+    status: str = Field(description="building | ready | failed (of the newest build; a ready snapshot stays in use)")
+    size: int | None = Field(None, description="members of the snapshot in use")
+    built_at: str | None = None
+    reason: str | None = None
+    snapshot: Snapshot | None = Field(None, description="the snapshot tasks and journeys read now")
+    building: Snapshot | None = Field(None, description="a refresh under way")
+    created_at: str
+
+
+class MembersQuery(Request):
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = None
+
+
+class Members(Response):
+    snapshot_id: str
+    items: list[str]
+    next_cursor: str | None = None
+
+
+def checked_source(data: dict[str, Any]) -> dict[str, Any]:
+    """The source as stored (defaults filled in), or a 400 naming the bad part."""
+    kind = data.get("type")
+    if kind in LATER:
+        raise Invalid("source.type", f"{LATER[kind]} audiences cannot be built yet; use a rules source")
+    if kind not in BUILDABLE:
+        raise Invalid("source.type", "one of rules, rfm, aipl, upload, task_result")
+    return parse_source(data, prefix="source").to_json()
+
+
+def _snapshot(workspace_id: str, audience_id: str, snapshot_id: str | None) -> repo.SnapshotRecord | None:
+    return repo.get_snapshot(workspace_id, audience_id, snapshot_id) if snapshot_id else None
+
+
+def to_api(record: repo.AudienceRecord) -> Audience:
+    current = _snapshot(record.workspace_id, record.audience_id, record.current_snapshot)
+    newest = _snapshot(record.workspace_id, record.audience_id, record.building_snapshot)
+    shown = newest if newest is not None and newest is not current and newest.status != "ready" else None
+    view = lambda s: Snapshot(id=s.snapshot_id, status=s.status, size=s.size, built_at=s.built_at,  # noqa: E731
+                              reason=s.reason) if s else None
+    status = (shown.status if shown else None) or (current.status if current else "building")
+    return Audience(id=record.audience_id, name=record.name, visibility=record.visibility, source=record.source,
+                    status=status, size=current.size if current else None,
+                    built_at=current.built_at if current else None, reason=shown.reason if shown else None,
+                    snapshot=view(current), building=view(shown), created_at=record.created_at)
+
+
+def _visible(principal: Principal, record: repo.AudienceRecord | None, audience_id: str) -> repo.AudienceRecord:
+    admin = principal.role is Role.admin
+    if record is None or (record.visibility == "private" and not admin and record.owner_key_id != principal.key_id):
+        raise NotFound(f"no audience {audience_id}")
+    return record
+
+
+def create(principal: Principal, workspace_id: str, request: AudienceCreate, now: datetime) -> Audience:
+    """Store the audience and start its first build (202: status building)."""
+    source = checked_source(request.source)
+    stamp = clock.iso(now)
+    record = repo.AudienceRecord(
+        workspace_id=workspace_id, audience_id=ids.ordered_id("aud", now), name=request.name,
+        visibility=request.visibility, source=source, owner_key_id=principal.key_id, status="building",
+        created_at=stamp, updated_at=stamp,
+    )
+    if not repo.create_audience(record):
+        raise Unavailable("an audience with this id appeared meanwhile; try again")
+    builder.build(workspace_id, record.audience_id, now)
+    return to_api(repo.get_audience(workspace_id, record.audience_id) or record)
+
+
+def get(principal: Principal, workspace_id: str, audience_id: str) -> Audience:
+    return to_api(_visible(principal, repo.get_audience(workspace_id, audience_id), audience_id))
+
+
+def refresh(principal: Principal, workspace_id: str, audience_id: str, now: datetime) -> Audience:
+    """A new snapshot; tasks and journeys keep reading the one they started with."""
+    _visible(principal, repo.get_audience(workspace_id, audience_id), audience_id)
+    builder.build(workspace_id, audience_id, now)
+    return get(principal, workspace_id, audience_id)
+
+
+def members(principal: Principal, workspace_id: str, audience_id: str, query: MembersQuery) -> Members:
+    """The members of the snapshot in use, in user-id order, paged by cursor."""
+    record = _visible(principal, repo.get_audience(workspace_id, audience_id), audience_id)
+    if record.current_snapshot is None:
+        raise NotFound(f"audience {audience_id} has no ready snapshot yet")
+    after = None
+    if query.cursor:
+        key = pagination.decode(query.cursor, attribute="snapshot", expected=record.current_snapshot)
+        after = (key or {}).get("after", {}).get("S")
+    items, last = repo.members_after(workspace_id, record.current_snapshot, after, query.limit)
+    cursor = pagination.encode({"snapshot": {"S": record.current_snapshot}, "after": {"S": last}}) if last else None
+    return Members(snapshot_id=record.current_snapshot, items=items, next_cursor=cursor)
