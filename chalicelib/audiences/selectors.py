@@ -3,6 +3,9 @@
 ``rules``: the rule decides from the profile alone when it can (``evaluate_partial``);
 only for users still undecided are their events of the names the rule needs read, from
 the earliest time that can count (one Query per name), and ``matches`` decides.
+``rfm`` (with thresholds): from the purchase event's lifetime aggregate, no event read.
+``aipl``: from the aggregates; only users the aggregates cannot place have their events
+of the needed names read since the window opened (``aipl.window_reads``).
 """
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.audiences import builder, rules
+from chalicelib.audiences import aipl, builder, rfm, rules
 from chalicelib.audiences.schemas import parse_source
+from chalicelib.events.aggregates import Stat
+from chalicelib.schemas import parse
 from chalicelib.events import repo as events_repo
 from chalicelib.profiles.repo import ProfileRecord, StatRecord
 
@@ -36,4 +41,46 @@ class RulesSelector:
         return rules.matches(self.rule, rules.UserFacts(profile.attributes, tags, events), self.now)
 
 
+def _stats(stats: Mapping[str, StatRecord]) -> dict[str, Stat]:
+    return {name: Stat(s.count, s.first_at, s.last_at, dict(s.sums)) for name, s in stats.items()}
+
+
+class RfmSelector:
+    """Segments by thresholds (one pass). Quintile scores need cut points from every
+    purchaser first: the API refuses those sources until the builder has that pass."""
+
+    def __init__(self, source: Mapping[str, Any], now: datetime):
+        self.source: rfm.RfmSource = parse(rfm.RfmSource, dict(source))
+        if rfm.needs_cutpoints(self.source):
+            raise builder.UnbuildableSource("RFM quintile scores cannot be built yet; give thresholds")
+        self.now = now
+
+    def needs_events(self) -> bool:
+        return True  # the purchase event's aggregate
+
+    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+        facts = rfm.source_facts(self.source, _stats(stats), self.now)
+        return facts is not None and rfm.selects(self.source, rfm.assess(facts, self.source, None))
+
+
+class AiplSelector:
+    def __init__(self, source: Mapping[str, Any], now: datetime):
+        self.source: aipl.AiplSource = parse(aipl.AiplSource, dict(source))
+        self.rules = self.source.effective_rules()
+        self.now = now
+
+    def needs_events(self) -> bool:
+        return True
+
+    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+        event_stats = _stats(stats)
+        windowed = {name: [ts for ts, _ in events_repo.events_of(profile.workspace_id, profile.user_id, name,
+                                                                  since, self.now)]
+                    for name, since in aipl.window_reads(event_stats, self.rules, self.now).items()}
+        stage = aipl.stage_of(aipl.AiplFacts(event_stats, windowed), self.rules, self.now)
+        return aipl.selects(self.source, stage)
+
+
 builder.register("rules", RulesSelector)
+builder.register("rfm", RfmSelector)
+builder.register("aipl", AiplSelector)

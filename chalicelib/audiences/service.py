@@ -12,15 +12,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chalicelib import clock, ids, pagination
-from chalicelib.audiences import builder, repo
+from chalicelib.audiences import aipl, builder, repo, rfm
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Invalid, NotFound, Unavailable
-from chalicelib.schemas import Request, Response
+from chalicelib.schemas import Request, Response, parse
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
 
-BUILDABLE = ("rules",)
-LATER = {"rfm": "RFM", "aipl": "AIPL", "upload": "uploaded id lists", "task_result": "task results"}
+LATER = {"upload": "uploaded id lists", "task_result": "task results"}
 
 
 class AudienceCreate(Request):
@@ -66,10 +65,18 @@ def checked_source(data: dict[str, Any]) -> dict[str, Any]:
     """The source as stored (defaults filled in), or a 400 naming the bad part."""
     kind = data.get("type")
     if kind in LATER:
-        raise Invalid("source.type", f"{LATER[kind]} audiences cannot be built yet; use a rules source")
-    if kind not in BUILDABLE:
-        raise Invalid("source.type", "one of rules, rfm, aipl, upload, task_result")
-    return parse_source(data, prefix="source").to_json()
+        raise Invalid("source.type", f"{LATER[kind]} audiences cannot be built yet; use a rules, rfm or aipl source")
+    if kind == "rules":
+        return parse_source(data, prefix="source").to_json()
+    if kind == "rfm":
+        source = parse(rfm.RfmSource, data, prefix="source")
+        if rfm.needs_cutpoints(source):
+            raise Invalid("source.thresholds", "RFM quintile scores cannot be built yet; give thresholds "
+                                               "(recency_days, frequency, monetary) and select segments")
+        return source.model_dump(mode="json", exclude_unset=True)
+    if kind == "aipl":
+        return parse(aipl.AiplSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
+    raise Invalid("source.type", "one of rules, rfm, aipl, upload, task_result")
 
 
 def _snapshot(workspace_id: str, audience_id: str, snapshot_id: str | None) -> repo.SnapshotRecord | None:

@@ -93,11 +93,54 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     bad = {"type": "rules", "match": "all", "conditions": [{"any": [{"attribute": "city", "op": "near", "value": 1}]}]}
 
     r = api.post("/v1/audiences", {"name": "x", "source": bad}, key=key)
-    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "rfm", "purchase_event": "purchase"}}, key=key)
+    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "upload", "id_type": "phone"}}, key=key)
+    quintiles = api.post("/v1/audiences", {"name": "x", "source": {
+        "type": "rfm", "purchase_event": "purchase", "amount_property": "amount", "segments": ["important_value"]}},
+        key=key)
+    incomplete = api.post("/v1/audiences", {"name": "x", "source": {"type": "rfm", "purchase_event": "purchase"}},
+                          key=key)
     unknown = api.post("/v1/audiences", {"name": "x", "source": {"type": "magic"}}, key=key)
 
     assert r.status == 400 and r.json["errors"][0]["field"] == "source.conditions[0].any[0].op"
     assert later.status == 400 and later.json["errors"][0]["field"] == "source.type"
     assert "cannot be built yet" in later.json["errors"][0]["message"]
+    assert quintiles.status == 400 and quintiles.json["errors"][0]["field"] == "source.thresholds"
+    assert incomplete.status == 400 and incomplete.json["errors"][0]["field"].startswith("source.")
     assert unknown.status == 400 and unknown.json["errors"][0]["field"] == "source.type"
     assert api.get("/v1/audiences/audnone", key=key).status == 404
+
+
+def _purchases(api, key, drain) -> None:
+    people(api, key)
+    events = [{"user_id": u, "name": "purchase", "properties": {"amount": amount}}
+              for u, amount in [("a1", 50), ("a1", 80), ("a1", 300), ("a2", 500), ("a4", 5)]]
+    events += [{"user_id": "a3", "name": "view"}, {"user_id": "a5", "name": "view"}]
+    api.post("/v1/events", {"events": events}, key=key)
+    drain()
+
+
+def test_an_rfm_audience_by_thresholds_selects_its_segments(api, workspace, drain):
+    key = workspace.admin_key
+    _purchases(api, key, drain)
+    source = {"type": "rfm", "purchase_event": "purchase", "amount_property": "amount",
+              "thresholds": {"recency_days": 30, "frequency": 2, "monetary": 100},
+              "segments": ["important_value", "important_development"]}
+
+    audience = built(api, key, {"name": "valuable", "source": source}, drain)
+
+    # a1: recent, 3 purchases, 430 -> important_value; a2: recent, 1, 500 -> important_development;
+    # a4: recent, 1, 5 -> general_development; a3 and a5 never purchased
+    assert members(api, key, audience["id"]) == ["a1", "a2"]
+
+
+def test_an_aipl_audience_selects_users_by_their_highest_stage(api, workspace, drain):
+    key = workspace.admin_key
+    _purchases(api, key, drain)
+
+    purchase = built(api, key, {"name": "p", "source": {"type": "aipl", "stages": ["purchase"]}}, drain)
+    loyal = built(api, key, {"name": "l", "source": {"type": "aipl", "stages": ["loyalty"]}}, drain)
+    aware = built(api, key, {"name": "a", "source": {"type": "aipl", "stages": ["awareness"]}}, drain)
+
+    assert members(api, key, loyal["id"]) == ["a1"]  # 2+ purchases in 90 days
+    assert members(api, key, purchase["id"]) == ["a2", "a4"]
+    assert members(api, key, aware["id"]) == ["a3", "a5"]
