@@ -1,11 +1,14 @@
 """Audiences: create from a rule source (built as a snapshot), read, members, refresh."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
 from chalicelib.audiences import service
+from chalicelib.schemas import Page
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
 
@@ -37,3 +40,15 @@ def audience_members(principal: Principal, audience_id: str, query: service.Memb
 def refresh_audience(principal: Principal, audience_id: str) -> service.Audience:
     """Build a new snapshot; readers keep the one they started with until it is ready."""
     return service.refresh(principal, workspace_of(principal), audience_id, clock.now())
+
+
+@endpoint(bp, "/v1/audiences", "GET", role=Role.viewer, query=service.AudiencesQuery, response=Page[service.Audience])
+def list_audiences(principal: Principal, query: service.AudiencesQuery) -> dict[str, Any]:
+    """Audiences oldest first; ?name= (part of the name), ?type= and ?status= filter."""
+    return service.list_page(principal, workspace_of(principal), query)
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}", "DELETE", role=Role.operator, status=204)
+def delete_audience(principal: Principal, audience_id: str) -> None:
+    """Delete an audience (its snapshots expire after the grace period)."""
+    service.delete(principal, workspace_of(principal), audience_id, clock.now())

@@ -111,8 +111,32 @@ def create_audience(record: AudienceRecord) -> bool:
         owner_key_id=record.owner_key_id, status=record.status, created_at=record.created_at,
         updated_at=record.updated_at, current_snapshot=record.current_snapshot,
         building_snapshot=record.building_snapshot, refresh_schedule=dict(record.refresh) if record.refresh else None,
+        catalog=catalog(record.workspace_id), source_type=str(record.source.get("type")), name_lower=record.name.lower(),
     )
     return dynamo.save_if(item, AudienceItem.pk.does_not_exist())
+
+
+def catalog(workspace_id: str) -> str:
+    return f"{workspace_id}#audiences"
+
+
+def list_audiences(workspace_id: str, *, name: str | None, source_type: str | None, status: str | None,
+                   limit: int, start: dict[str, Any] | None) -> tuple[list[AudienceRecord], dict[str, Any] | None]:
+    """A workspace's audiences, oldest first: Query ``by_catalog``, filtered by name
+    (substring, any case: ``contains`` on the lower-cased name), type and status."""
+    condition = None
+    for part in ((AudienceItem.name_lower.contains(name.lower()) if name else None),
+                 (AudienceItem.source_type == source_type if source_type else None),
+                 (AudienceItem.status == status if status else None)):
+        if part is not None:
+            condition = part if condition is None else condition & part
+    result = AudienceItem.by_catalog.query(catalog(workspace_id), filter_condition=condition, limit=limit,
+                                           last_evaluated_key=start)
+    return [_audience(i) for i in result], result.last_evaluated_key
+
+
+def delete_audience(workspace_id: str, audience_id: str) -> bool:
+    return dynamo.delete_if(AudienceItem(audience_pk(workspace_id, audience_id), AUDIENCE_SK), AudienceItem.pk.exists())
 
 
 def get_audience(workspace_id: str, audience_id: str) -> AudienceRecord | None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chalicelib import clock, ids, pagination
+from chalicelib.config import settings
 from chalicelib.audiences import aipl, builder, repo, rfm
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Invalid, NotFound, Unavailable
@@ -48,6 +49,14 @@ class Audience(Response):
     snapshot: Snapshot | None = Field(None, description="the snapshot tasks and journeys read now")
     building: Snapshot | None = Field(None, description="a refresh under way")
     created_at: str
+
+
+class AudiencesQuery(Request):
+    name: str | None = Field(None, min_length=1, max_length=100, description="part of the name, any case")
+    type: Literal["rules", "rfm", "aipl", "upload", "task_result"] | None = None
+    status: Literal["building", "ready", "failed"] | None = None
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = None
 
 
 class MembersQuery(Request):
@@ -141,3 +150,27 @@ def members(principal: Principal, workspace_id: str, audience_id: str, query: Me
     items, last = repo.members_after(workspace_id, record.current_snapshot, after, query.limit)
     cursor = pagination.encode({"snapshot": {"S": record.current_snapshot}, "after": {"S": last}}) if last else None
     return Members(snapshot_id=record.current_snapshot, items=items, next_cursor=cursor)
+
+
+def list_page(principal: Principal, workspace_id: str, query: AudiencesQuery) -> dict[str, Any]:
+    """The workspace's audiences the caller may see, oldest first (private ones of other
+    keys are left out for non-admins, so a page may hold fewer than ``limit``)."""
+    start = pagination.decode(query.cursor, attribute="catalog", expected=repo.catalog(workspace_id))
+    found, last = repo.list_audiences(workspace_id, name=query.name, source_type=query.type, status=query.status,
+                                      limit=query.limit, start=start)
+    admin = principal.role is Role.admin
+    visible = [r for r in found if r.visibility == "public" or admin or r.owner_key_id == principal.key_id]
+    return {"items": [to_api(r) for r in visible], "next_cursor": pagination.encode(last)}
+
+
+def delete(principal: Principal, workspace_id: str, audience_id: str, now: datetime) -> None:
+    """Remove the audience; its snapshots expire after the grace period, so a reader that
+    started on one finishes on it. (Refused with 409 while a running task or journey uses
+    it, once tasks and journeys exist.)"""
+    record = _visible(principal, repo.get_audience(workspace_id, audience_id), audience_id)
+    if not repo.delete_audience(workspace_id, audience_id):
+        raise NotFound(f"no audience {audience_id}")
+    expires = int(now.timestamp()) + 3600 * settings.audience_snapshot_grace_hours
+    for snapshot_id in {record.current_snapshot, record.building_snapshot} - {None}:
+        assert snapshot_id is not None
+        repo.expire_snapshot(workspace_id, audience_id, snapshot_id, expires, clock.iso(now))

@@ -18,6 +18,8 @@ from pynamodb.attributes import (
     BinaryAttribute, DiscriminatorAttribute, MapAttribute, NumberAttribute, NumberSetAttribute, UnicodeAttribute,
 )
 
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
 from chalicelib.models.base import BaseModel, meta
 
 AUDIENCE_SK = "audience"
@@ -59,6 +61,17 @@ class AudiencesTableItem(BaseModel):
     expires_at = NumberAttribute(null=True)
 
 
+class ByCatalog(GlobalSecondaryIndex["AudienceItem"]):
+    """A workspace's audiences in creation order (only audience items carry ``catalog``)."""
+
+    class Meta:
+        index_name = "by_catalog"
+        projection = AllProjection()
+
+    catalog = UnicodeAttribute(hash_key=True)
+    audience_id = UnicodeAttribute(range_key=True)
+
+
 class AudienceItem(AudiencesTableItem, discriminator="audience"):
     workspace_id = UnicodeAttribute()
     audience_id = UnicodeAttribute()
@@ -72,6 +85,10 @@ class AudienceItem(AudiencesTableItem, discriminator="audience"):
     refresh_schedule: MapAttribute[str, Any] = MapAttribute(null=True)  # {every, unit} ("refresh" is Model's)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    catalog = UnicodeAttribute(null=True)  # "<workspace_id>#audiences": by_catalog's hash key
+    source_type = UnicodeAttribute(null=True)  # the source's type, for the list's filter
+    name_lower = UnicodeAttribute(null=True)  # the name lower-cased, for the list's name filter
+    by_catalog = ByCatalog()
 
 
 class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):

@@ -144,3 +144,31 @@ def test_an_aipl_audience_selects_users_by_their_highest_stage(api, workspace, d
     assert members(api, key, loyal["id"]) == ["a1"]  # 2+ purchases in 90 days
     assert members(api, key, purchase["id"]) == ["a2", "a4"]
     assert members(api, key, aware["id"]) == ["a3", "a5"]
+
+
+def test_audiences_list_oldest_first_with_filters_and_privacy(api, workspace, drain):
+    key, operator = workspace.admin_key, workspace.key("operator")
+    people(api, key)
+    one = built(api, key, {"name": "East VIPs", "visibility": "public", "source": RULE}, drain)
+    two = built(api, key, {"name": "Loyal", "visibility": "public",
+                           "source": {"type": "aipl", "stages": ["loyalty"]}}, drain)
+    mine = built(api, key, {"name": "admin's own", "visibility": "private", "source": RULE}, drain)
+
+    everything = api.get("/v1/audiences?limit=2", key=key).json
+    rest = api.get(f"/v1/audiences?cursor={everything['next_cursor']}", key=key).json
+    assert [a["id"] for a in everything["items"] + rest["items"]] == [one["id"], two["id"], mine["id"]]
+    assert [a["id"] for a in api.get("/v1/audiences?name=vip", key=key).json["items"]] == [one["id"]]
+    assert [a["id"] for a in api.get("/v1/audiences?type=aipl", key=key).json["items"]] == [two["id"]]
+    assert [a["id"] for a in api.get("/v1/audiences?status=ready", key=operator).json["items"]] == [one["id"], two["id"]]
+    assert api.get("/v1/audiences?status=done", key=key).status == 400
+
+
+def test_a_deleted_audience_is_gone_for_readers_at_once(api, workspace, drain):
+    key = workspace.admin_key
+    people(api, key)
+    audience = built(api, key, {"name": "temp", "source": RULE}, drain)
+
+    assert api.delete(f"/v1/audiences/{audience['id']}", key=key).status == 204
+    assert api.get(f"/v1/audiences/{audience['id']}", key=key).status == 404
+    assert api.delete(f"/v1/audiences/{audience['id']}", key=key).status == 404
+    assert api.get("/v1/audiences", key=key).json["items"] == []
