@@ -22,6 +22,13 @@ def create_audience(principal: Principal, body: service.AudienceCreate) -> servi
     return service.create(principal, workspace_of(principal), body, clock.now())
 
 
+@endpoint(bp, "/v1/audiences/estimate", "POST", role=Role.operator, body=service.EstimateRequest,
+          response=service.Estimate)
+def estimate_audience(principal: Principal, body: service.EstimateRequest) -> service.Estimate:
+    """The size a source would have now, without a snapshot (exact, or scaled from a random sample)."""
+    return service.estimate(workspace_of(principal), body, clock.now())
+
+
 @endpoint(bp, "/v1/audiences/{audience_id}", "GET", role=Role.viewer, response=service.Audience)
 def get_audience(principal: Principal, audience_id: str) -> service.Audience:
     """An audience, the snapshot in use and any refresh under way."""

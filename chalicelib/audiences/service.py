@@ -51,6 +51,19 @@ class Audience(Response):
     created_at: str
 
 
+class EstimateRequest(Request):
+    source: dict[str, Any]
+
+
+class Estimate(Response):
+    size: int = Field(description="members the source would have now")
+    exact: bool = Field(description="false when counted on a random sample of the profiles (a scan segment)")
+    sampled_fraction: float = Field(description="the share of the profiles table read (1.0 when exact)")
+
+
+ESTIMATE_SAMPLE_ITEMS = 5_000
+
+
 class AudiencesQuery(Request):
     name: str | None = Field(None, min_length=1, max_length=100, description="part of the name, any case")
     type: Literal["rules", "rfm", "aipl", "upload", "task_result"] | None = None
@@ -174,3 +187,15 @@ def delete(principal: Principal, workspace_id: str, audience_id: str, now: datet
     for snapshot_id in {record.current_snapshot, record.building_snapshot} - {None}:
         assert snapshot_id is not None
         repo.expire_snapshot(workspace_id, audience_id, snapshot_id, expires, clock.iso(now))
+
+
+def estimate(workspace_id: str, request: EstimateRequest, now: datetime) -> Estimate:
+    """The size without a snapshot: exact for a small table; otherwise one parallel-scan
+    segment, a uniform random sample (DynamoDB splits segments by a hash of the key), read
+    and scaled up."""
+    source = checked_source(request.source)
+    selector = builder.selector_for(source, now)
+    segments = builder.plan_segments(repo.table_item_count(), ESTIMATE_SAMPLE_ITEMS, settings.audience_max_segments)
+    segment = int.from_bytes(ids.new_id("").encode(), "big") % segments if segments > 1 else 0
+    matched = builder.select(selector, repo.scan_segment(workspace_id, segment, segments, selector.needs_events()))
+    return Estimate(size=len(matched) * segments, exact=segments == 1, sampled_fraction=1 / segments)

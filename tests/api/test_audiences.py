@@ -172,3 +172,19 @@ def test_a_deleted_audience_is_gone_for_readers_at_once(api, workspace, drain):
     assert api.get(f"/v1/audiences/{audience['id']}", key=key).status == 404
     assert api.delete(f"/v1/audiences/{audience['id']}", key=key).status == 404
     assert api.get("/v1/audiences", key=key).json["items"] == []
+
+
+def test_an_estimate_is_exact_on_a_small_table_and_scaled_from_a_random_segment_otherwise(api, workspace, monkeypatch):
+    from chalicelib.audiences import repo, service
+
+    key = workspace.admin_key
+    people(api, key)
+    monkeypatch.setattr(repo, "table_item_count", lambda: 10)
+    exact = api.post("/v1/audiences/estimate", {"source": RULE}, key=key)
+    assert exact.status == 200 and exact.json == {"size": 3, "exact": True, "sampled_fraction": 1.0}
+
+    monkeypatch.setattr(repo, "table_item_count", lambda: 4 * service.ESTIMATE_SAMPLE_ITEMS)
+    sampled = api.post("/v1/audiences/estimate", {"source": RULE}, key=key).json
+    assert sampled["exact"] is False and sampled["sampled_fraction"] == 0.25 and sampled["size"] % 4 == 0
+    assert api.post("/v1/audiences/estimate", {"source": {"type": "rules", "conditions": [{"tag": "x", "op": "is"}]}},
+                    key=key).status == 400
