@@ -37,34 +37,8 @@ use_fake_aws(BOOTSTRAP_KEY)
 
 import botocore.client  # noqa: E402
 
-KB, READ_BLOCK = 1024, 4096
+from item_size import KB, READ_BLOCK, attr_bytes, item_bytes  # noqa: E402,F401 - bench/ is on sys.path
 CITIES = ["Hangzhou", "Shanghai", "Beijing"]
-
-
-def attr_bytes(value: dict[str, Any]) -> int:
-    (kind, v), = value.items()
-    if kind == "S":
-        return len(v.encode())
-    if kind == "N":
-        digits = v.lstrip("-").replace(".", "").lstrip("0").rstrip("0") or "0"
-        return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(v)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "BS"):
-        return sum(len(x.encode()) if isinstance(x, str) else len(x) for x in v)
-    if kind == "NS":
-        return sum(attr_bytes({"N": x}) for x in v)
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + attr_bytes(x) + 1 for k, x in v.items())
-    if kind == "L":
-        return 3 + sum(attr_bytes(x) + 1 for x in v)
-    raise ValueError(kind)
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + attr_bytes(value) for name, value in item.items())
 
 
 class Meter:

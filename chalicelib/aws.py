@@ -62,6 +62,20 @@ def queue_url(name_or_url: str) -> str:
     return sqs().get_queue_url(QueueName=name_or_url)["QueueUrl"]
 
 
+def dead_letter(queue: str, body: str, reason: str) -> None:
+    """Put one message on ``queue``'s dead-letter queue (``<queue>-dlq`` in the settings)
+    with the reason it can never succeed, for `python -m ops.dlq` to list and redrive."""
+    from chalicelib.config import settings as current  # read when used
+
+    sqs().send_message(
+        QueueUrl=queue_url(current.queue(f"{queue}-dlq")), MessageBody=body,
+        MessageAttributes={
+            "reason": {"DataType": "String", "StringValue": (reason or "unknown")[:1000]},
+            "source_queue": {"DataType": "String", "StringValue": current.queue(queue).rsplit("/", 1)[-1]},
+        },
+    )
+
+
 THROTTLING_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
     "Throttling", "TooManyRequestsException", "RequestThrottled", "InternalServerError", "ServiceUnavailable",

@@ -63,15 +63,8 @@ def enqueue_erase(workspace_id: str, user_id: str) -> None:
 
 
 def dead_letter(body: str, reason: str) -> None:
-    """Put one message on the events dead-letter queue with the reason it failed
-    (`python -m ops.dlq` lists and redrives them)."""
-    aws.sqs().send_message(
-        QueueUrl=aws.queue_url(settings.queue("events-dlq")), MessageBody=body,
-        MessageAttributes={
-            "reason": {"DataType": "String", "StringValue": reason or "unknown"},
-            "source_queue": {"DataType": "String", "StringValue": settings.queue("events").rsplit("/", 1)[-1]},
-        },
-    )
+    """Put one message on the events dead-letter queue with the reason it failed."""
+    aws.dead_letter("events", body, reason)
 
 
 def send(bodies: list[str]) -> None:

@@ -8,7 +8,6 @@ redelivered segment is counted and written once (audiences/builder.py).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -18,7 +17,6 @@ from pydantic import ValidationError
 from chalicelib import aws, clock, logs
 from chalicelib.audiences import builder
 from chalicelib.audiences.messages import QUEUE_MESSAGE
-from chalicelib.config import settings
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -36,8 +34,7 @@ def process_record(record: SQSRecord) -> None:
         reason = "not a job the audience-jobs queue understands: " + "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
         logs.logger.error("job dead-lettered", extra={"reason": reason, "body": record.body[:500]})
-        aws.sqs().send_message(QueueUrl=aws.queue_url(settings.queue("audience-jobs-dlq")),
-                               MessageBody=json.dumps({"reason": reason, "body": record.body}))
+        aws.dead_letter("audience-jobs", record.body, reason)
         return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)

@@ -107,12 +107,5 @@ def enqueue(messages: list[SendMessage], now: datetime) -> None:
 
 
 def dead_letter(body: str, reason: str) -> None:
-    """Put one message on the sends dead-letter queue with the reason it failed
-    (`python -m ops.dlq` lists and redrives them)."""
-    aws.sqs().send_message(
-        QueueUrl=aws.queue_url(settings.queue("sends-dlq")), MessageBody=body,
-        MessageAttributes={
-            "reason": {"DataType": "String", "StringValue": reason or "unknown"},
-            "source_queue": {"DataType": "String", "StringValue": settings.queue("sends").rsplit("/", 1)[-1]},
-        },
-    )
+    """Put one message on the sends dead-letter queue with the reason it failed."""
+    aws.dead_letter("sends", body, reason)

@@ -293,8 +293,10 @@ def test_a_malformed_job_is_dead_lettered_with_its_reason(app):
 
     assert result == {"batchItemFailures": []}
     sqs = aws.sqs()
-    dead = sqs.receive_message(QueueUrl=aws.queue_url(settings.queue("audience-jobs-dlq")))["Messages"]
-    reason = json.loads(dead[0]["Body"])["reason"]
+    dead = sqs.receive_message(QueueUrl=aws.queue_url(settings.queue("audience-jobs-dlq")),
+                               MessageAttributeNames=["All"])["Messages"]
+    assert dead[0]["Body"] == '{"type": "build_segment", "segment": -1}'  # as it came, for a redrive
+    reason = dead[0]["MessageAttributes"]["reason"]["StringValue"]
     assert reason.startswith("not a job the audience-jobs queue understands") and "segment" in reason
 
 
