@@ -145,6 +145,14 @@ def run_segment(job: BuildSegment, now: datetime) -> str:
     return "done"
 
 
+def fail_build(job: BuildSegment, reason: str, now: datetime) -> None:
+    """A segment that will not be retried again: the snapshot fails with the reason
+    (readers keep the current snapshot; a refresh builds anew)."""
+    snapshot = repo.get_snapshot(job.workspace_id, job.audience_id, job.snapshot_id)
+    if snapshot is not None and snapshot.status == "building":
+        repo.mark_failed(snapshot, reason, iso(now))
+
+
 def seal(snapshot: repo.SnapshotRecord, now: datetime) -> None:
     """Merge the kept runs into member pages, turn the snapshot ready and make it current.
     Safe to run twice: the pages are the same items, and only one ready mark succeeds."""

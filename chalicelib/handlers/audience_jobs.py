@@ -1,8 +1,9 @@
 """The audience-jobs queue: build segments of audience snapshots.
 
 A record that fails for a passing reason is reported in ``batchItemFailures`` and retried
-alone (SQS dead-letters it after maxReceiveCount; its snapshot then stays building and
-the DLQ alarm fires). A record that can never succeed (not JSON, an unknown type, a
+alone; on its last receive (the queue's maxReceiveCount) a failure marks the snapshot
+failed with the reason before SQS dead-letters the job, so an audience never stays
+``building`` for good (a refresh builds it again). A record that can never succeed (not JSON, an unknown type, a
 malformed message) is dead-lettered at once with its reason. Every job is idempotent: a
 redelivered segment is counted and written once (audiences/builder.py).
 """
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 from chalicelib import aws, clock, logs
 from chalicelib.audiences import builder
 from chalicelib.audiences.messages import QUEUE_MESSAGE
+
+LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -38,5 +41,12 @@ def process_record(record: SQSRecord) -> None:
         return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)
-    outcome = builder.run_segment(job, clock.now())
+    try:
+        outcome = builder.run_segment(job, clock.now())
+    except Exception as error:  # noqa: BLE001 - re-raised: SQS retries it, and dead-letters it after the last
+        if int(record.attributes.approximate_receive_count) >= LAST_RECEIVE:
+            logs.logger.exception("audience segment failed for good")
+            builder.fail_build(job, f"segment {job.segment} failed {LAST_RECEIVE} times: {type(error).__name__}",
+                               clock.now())
+        raise
     logs.logger.info("audience segment", extra={"outcome": outcome})

@@ -304,3 +304,36 @@ def test_segments_are_sized_from_the_table_item_count():
     assert builder.plan_segments(0, 50_000, 1_000) == 1
     assert builder.plan_segments(50_001, 50_000, 1_000) == 2
     assert builder.plan_segments(10**9, 50_000, 1_000) == 1_000
+
+
+def test_a_segment_failing_on_its_last_receive_fails_the_snapshot_with_the_reason(app, aws_backend, monkeypatch):
+    from chalicelib.handlers import audience_jobs
+
+    workspace_id = ids.new_id("ws_")
+    audience_id = new_audience(workspace_id, {"type": "test_attribute", "attribute": "city", "value": "Hangzhou"})
+    snapshot = builder.build(workspace_id, audience_id, NOW, total_segments=2, inline=False)
+    [job, *_] = queued_jobs()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the scan keeps failing")
+
+    monkeypatch.setattr(repo, "scan_segment", broken)
+    first = invoke(app, record(job["Body"], "j1"))
+    assert first == {"batchItemFailures": [{"itemIdentifier": "j1"}]}
+    assert repo.get_snapshot(workspace_id, audience_id, snapshot.snapshot_id).status == "building"
+
+    last = {**record(job["Body"], "j1"), "attributes": {"ApproximateReceiveCount": str(audience_jobs.LAST_RECEIVE)}}
+    assert invoke(app, last) == {"batchItemFailures": [{"itemIdentifier": "j1"}]}
+
+    failed = repo.get_snapshot(workspace_id, audience_id, snapshot.snapshot_id)
+    segment = json.loads(job["Body"])["segment"]
+    assert failed.status == "failed" and f"segment {segment} failed 3 times: RuntimeError" in failed.reason
+    assert repo.get_audience(workspace_id, audience_id).status == "failed"
+
+
+def test_the_handlers_last_receive_is_the_queues_max_receive_count():
+    from chalicelib.handlers import audience_jobs
+    from devstack.resources import load_template
+
+    queue = load_template()["Resources"]["AudienceJobsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == audience_jobs.LAST_RECEIVE
