@@ -62,11 +62,6 @@ def enqueue_erase(workspace_id: str, user_id: str) -> None:
     send([EraseMessage(workspace_id=workspace_id, user_id=user_id).model_dump_json()])
 
 
-def dead_letter(body: str, reason: str) -> None:
-    """Put one message on the events dead-letter queue with the reason it failed."""
-    aws.dead_letter("events", body, reason)
-
-
 def send(bodies: list[str]) -> None:
     """SendMessageBatch, in as few calls as the 10-entry and byte limits allow."""
     url = aws.queue_url(settings.queue("events"))

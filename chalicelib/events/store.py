@@ -15,7 +15,7 @@ from datetime import datetime
 import botocore.exceptions
 
 from chalicelib import aws, dynamo, logs
-from chalicelib.events import ingest, repo
+from chalicelib.events import repo
 from chalicelib.events.messages import EventsMessage, QueuedEvent
 from chalicelib.events.storing import plan_chunk, plan_chunks
 
@@ -109,4 +109,4 @@ def _dead_letter(message: EventsMessage, event: QueuedEvent, error: BaseExceptio
         "event_name": event.name, "reason": reason,
     })
     single = EventsMessage(workspace_id=message.workspace_id, received_at=message.received_at, events=[event])
-    ingest.dead_letter(single.model_dump_json(), reason)
+    aws.dead_letter("events", single.model_dump_json(), reason)

@@ -13,11 +13,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
 
-from chalicelib import aws, clock, logs
+from chalicelib import clock, logs
 from chalicelib.audiences import builder
 from chalicelib.audiences.messages import QUEUE_MESSAGE
+from chalicelib.handlers.messages import parse_or_dead_letter
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
@@ -31,13 +31,8 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def process_record(record: SQSRecord) -> None:
     logs.clear()
     logs.bind(message_id=record.message_id)
-    try:
-        job = QUEUE_MESSAGE.validate_json(record.body)
-    except ValidationError as error:
-        reason = "not a job the audience-jobs queue understands: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
-        logs.logger.error("job dead-lettered", extra={"reason": reason, "body": record.body[:500]})
-        aws.dead_letter("audience-jobs", record.body, reason)
+    job = parse_or_dead_letter(QUEUE_MESSAGE, record.body, "audience-jobs", what="job")
+    if job is None:
         return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)

@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
 
 from chalicelib import clock, logs
-from chalicelib.events import ingest, store
+from chalicelib.events import store
 from chalicelib.events.messages import QUEUE_MESSAGE, EraseMessage, EventsMessage
+from chalicelib.handlers.messages import parse_or_dead_letter
 from chalicelib.profiles import profiles
 
 
@@ -43,13 +43,8 @@ HANDLERS: dict[str, Callable[[Any], None]] = {"events": _store_events, "erase_us
 def process_record(record: SQSRecord) -> None:
     logs.clear()  # keys from the previous record (or warm invocation) must not leak into this one
     logs.bind(message_id=record.message_id)
-    try:
-        message = QUEUE_MESSAGE.validate_json(record.body)
-    except ValidationError as error:
-        reason = "not a message the events queue understands: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
-        logs.logger.error("message dead-lettered", extra={"reason": reason, "body": record.body[:500]})
-        ingest.dead_letter(record.body, reason)
+    message = parse_or_dead_letter(QUEUE_MESSAGE, record.body, "events")
+    if message is None:
         return
     logs.bind(workspace_id=message.workspace_id, message_type=message.type)
     HANDLERS[message.type](message)

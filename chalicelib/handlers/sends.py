@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from chalicelib import aws, clock, logs
 from chalicelib.config import settings
+from chalicelib.handlers.messages import parse_or_dead_letter
 from chalicelib.sending import queue, sender
 
 HANDLERS: dict[str, Callable[[Sequence[sender.Job], datetime], sender.Report]] = {"send": sender.send_batch}
@@ -33,14 +33,8 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     handles: dict[str, str] = {}
     for record in event.get("Records", []):
         message_id = record["messageId"]
-        try:
-            message = queue.SENDS_MESSAGE.validate_json(record["body"])
-        except ValidationError as error:
-            reason = "not a message the sends queue understands: " + "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5])
-            logs.logger.error("message dead-lettered", extra={"reason": reason, "message_id": message_id,
-                                                              "body": record["body"][:500]})
-            queue.dead_letter(record["body"], reason)
+        message = parse_or_dead_letter(queue.SENDS_MESSAGE, record["body"], "sends")
+        if message is None:
             continue
         handles[message_id] = record.get("receiptHandle", "")
         receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))

@@ -104,8 +104,3 @@ def enqueue(messages: list[SendMessage], now: datetime) -> None:
         answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=entries)
         if answer.get("Failed"):
             raise RuntimeError(f"the sends queue refused {len(answer['Failed'])} message(s)")
-
-
-def dead_letter(body: str, reason: str) -> None:
-    """Put one message on the sends dead-letter queue with the reason it failed."""
-    aws.dead_letter("sends", body, reason)
