@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -17,6 +17,8 @@ from chalicelib import aws
 from chalicelib.config import settings
 
 T = TypeVar("T")
+R = TypeVar("R")
+W = TypeVar("W")
 RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
 
 
@@ -104,6 +106,22 @@ def is_retryable(error: TransactWriteError) -> bool:
         return True
     reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None and r.code != "None"]
     return bool(reasons) and all(code in RETRYABLE_REASONS for code in reasons)
+
+
+def read_decide_write(read: Callable[[], R], decide: Callable[[R], W], write: Callable[[W, R], bool], *,
+                      busy: str, tries: int = 5) -> W:
+    """Optimistic concurrency: read, decide (pure; may raise), write conditioned on what was
+    read; a lost condition reads and decides again. After ``tries`` lost races, 503 with
+    Retry-After (``busy`` says what was contended)."""
+    from chalicelib.errors import Unavailable
+
+    for attempt in range(tries):
+        current = read()
+        decided = decide(current)
+        if write(decided, current):
+            return decided
+        backoff(attempt)
+    raise Unavailable(f"{busy} is being changed concurrently; try again", retry_after=1)
 
 
 def save_if(item: Any, condition: Any) -> bool:

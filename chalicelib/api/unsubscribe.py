@@ -11,21 +11,11 @@ from chalice import Response as ChaliceResponse
 
 from chalicelib import clock
 from chalicelib.api.http import endpoint
-from chalicelib.errors import NotFound
-from chalicelib.sending import repo_fatigue as repo
-from chalicelib.sending import unsubscribe
-from chalicelib.sending.unsubscribe import Subscription
+from chalicelib.sending import opt_out
 
 bp = Blueprint(__name__)
 # RFC 8058 clients POST a form (urlencoded or multipart); the page's button posts a form too.
 FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
-
-
-def _subscription(token: str) -> Subscription:
-    found = unsubscribe.verify(token, unsubscribe.signing_key())
-    if found is None:
-        raise NotFound("this unsubscribe link is not valid")
-    return found
 
 
 def _masked(address: str) -> str:
@@ -45,7 +35,7 @@ def _page(title: str, body: str) -> ChaliceResponse:
 @endpoint(bp, "/u/{token}", "GET", public=True)
 def unsubscribe_page(token: str) -> ChaliceResponse:
     """The unsubscribe page of a signed link (changes nothing)."""
-    subscription = _subscription(token)
+    subscription = opt_out.subscription(token)
     who = html.escape(_masked(subscription.address))
     channel = html.escape(subscription.channel)
     return _page("Unsubscribe", f"<p>Stop {channel} messages to {who}?</p>"
@@ -56,7 +46,6 @@ def unsubscribe_page(token: str) -> ChaliceResponse:
 @endpoint(bp, "/u/{token}", "POST", public=True, content_types=FORMS)
 def unsubscribe_now(token: str) -> ChaliceResponse:
     """One-click unsubscribe (RFC 8058): the address goes on the suppression list."""
-    subscription = _subscription(token)
-    repo.suppress(subscription.workspace_id, subscription.channel, subscription.address, "unsubscribe", clock.now())
+    subscription = opt_out.opt_out(token, clock.now())
     who = html.escape(_masked(subscription.address))
     return _page("Unsubscribed", f"<p>{who} will get no more {html.escape(subscription.channel)} messages.</p>")

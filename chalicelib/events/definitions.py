@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock, dynamo, pagination
-from chalicelib.errors import Conflict, FieldError, Invalid, NotFound, Unavailable
+from chalicelib.errors import Conflict, FieldError, Invalid, NotFound
 from chalicelib.events import repo
 from chalicelib.events.repo import DefinitionRecord
 from chalicelib.events.schemas import (
@@ -58,22 +58,22 @@ def put(workspace_id: str, name: str, request: EventDefinitionChange, now: datet
     """Create the definition, or change it compatibly. The write is conditional on the
     version read, so of two concurrent PUTs the second is re-judged against the first."""
     check_name(name)
-    for attempt in range(MAX_TRIES):
-        current = repo.get_definition(workspace_id, name)
+
+    def decide(current: DefinitionRecord | None) -> DefinitionRecord:
         if current is None:
-            record = _new(name, request, now)
-        else:
-            problems = incompatible_changes(current.properties, dict(request.properties))
-            if problems:
-                error = Conflict("incompatible_change", f"event {name}: " + "; ".join(
-                    f"{p.field} {p.message}" for p in problems[:5]))
-                error.errors = problems
-                raise error
-            record = _changed(current, request, now)
-        if repo.put_definition(workspace_id, record, current):
-            return to_api(record)
-        dynamo.backoff(attempt)
-    raise Unavailable(f"event {name} is being changed concurrently; try again")
+            return _new(name, request, now)
+        problems = incompatible_changes(current.properties, dict(request.properties))
+        if problems:
+            error = Conflict("incompatible_change", f"event {name}: " + "; ".join(
+                f"{p.field} {p.message}" for p in problems[:5]))
+            error.errors = problems
+            raise error
+        return _changed(current, request, now)
+
+    return to_api(dynamo.read_decide_write(
+        lambda: repo.get_definition(workspace_id, name), decide,
+        lambda record, current: repo.put_definition(workspace_id, record, current),
+        busy=f"event {name}", tries=MAX_TRIES))
 
 
 def get(workspace_id: str, name: str) -> EventDefinition:

@@ -21,7 +21,6 @@ Period = Literal["day", "week", "month"]
 QuietAction = Literal["defer", "drop"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
 # The message channels (templates, providers and rules use the same names).
-CHANNELS = ("sms", "email", "push", "wechat", "wechat_template", "whatsapp", "viber", "webhook")
 MAX_CAP = 100  # the counter stores one 12-character digest per counted message: ~1.3 KB at most
 COUNTER_GRACE = timedelta(days=1)  # counters outlive their period by this much (redelivered sends, releases)
 DROPPED_FATIGUE = "dropped_fatigue"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock, dynamo, pagination
-from chalicelib.errors import Invalid, NotFound, Unavailable
+from chalicelib.errors import Invalid, NotFound
 from chalicelib.schemas import PageQuery
 from chalicelib.sending import repo_providers
 from chalicelib.sending.providers_config import NAME, Provider, ProviderPut, ProviderRecord, to_api
@@ -29,12 +29,12 @@ def put(workspace_id: str, name: str, request: ProviderPut, now: datetime) -> Pr
     names: tuple[str, ...] | None = None
     if request.credentials:
         names = repo_providers.store_credentials(workspace_id, name, request.credentials)
-    for attempt in range(MAX_TRIES):
-        current = repo_providers.get(workspace_id, name)
+
+    def decide(current: ProviderRecord | None) -> ProviderRecord:
         if current is not None and current.kind != request.kind and not request.credentials:
             raise Invalid("credentials", f"changing the kind from {current.kind} to {request.kind} needs its credentials")
         stamp = clock.iso(now)
-        record = ProviderRecord(
+        return ProviderRecord(
             name=name, channel=request.channel, kind=request.kind, settings=dict(request.settings),
             rate_limit=request.rate_limit, batch_size=request.batch_size, cost_per_message=request.cost_per_message,
             endpoint=request.endpoint,
@@ -42,10 +42,11 @@ def put(workspace_id: str, name: str, request: ProviderPut, now: datetime) -> Pr
             created_at=current.created_at if current else stamp, updated_at=stamp,
             version=(current.version if current else 0) + 1,
         )
-        if repo_providers.put(workspace_id, record, current):
-            return to_api(record)
-        dynamo.backoff(attempt)
-    raise Unavailable(f"provider {name} is being changed concurrently; try again")
+
+    return to_api(dynamo.read_decide_write(
+        lambda: repo_providers.get(workspace_id, name), decide,
+        lambda record, current: repo_providers.put(workspace_id, record, current),
+        busy=f"provider {name}", tries=MAX_TRIES))
 
 
 def get(workspace_id: str, name: str) -> Provider:

@@ -14,6 +14,7 @@ from pydantic import Field
 from chalicelib import dynamo, ids, pagination
 from chalicelib.errors import NotFound, Unavailable
 from chalicelib.profiles import profiles
+from chalicelib.profiles.schemas import CHANNELS
 from chalicelib.schemas import JsonInt, PageQuery, Request, Response, StorableMap
 from chalicelib.sending import content, repo_templates, templates
 from chalicelib.sending.content import TemplateSpec
@@ -89,13 +90,10 @@ def get(workspace_id: str, template_id: str) -> TemplateOut:
 
 def _change(workspace_id: str, template_id: str, decide: Any) -> TemplateOut:
     """Read, decide (a pure step that may raise), write conditioned on what was read."""
-    for attempt in range(MAX_TRIES):
-        current = _current(workspace_id, template_id)
-        changed = decide(current)
-        if changed == current or repo_templates.put(workspace_id, changed, current):
-            return to_api(changed)
-        dynamo.backoff(attempt)
-    raise Unavailable(f"template {template_id} is being changed concurrently; try again")
+    return to_api(dynamo.read_decide_write(
+        lambda: _current(workspace_id, template_id), decide,
+        lambda changed, current: changed == current or repo_templates.put(workspace_id, changed, current),
+        busy=f"template {template_id}", tries=MAX_TRIES))
 
 
 def update(workspace_id: str, template_id: str, spec: TemplateSpec, now: datetime) -> TemplateOut:
@@ -130,7 +128,7 @@ def preview(workspace_id: str, template_id: str, request: PreviewRequest) -> Pre
     as written), or the reasons it would fail for that profile."""
     template = _current(workspace_id, template_id)
     profile = profiles.get(workspace_id, request.user_id)
-    channels = {c: getattr(profile, c) for c in ("email", "phone", "push_token", "wechat_openid", "whatsapp", "viber")}
+    channels = {c: getattr(profile, c) for c in CHANNELS}
     recipient = templates.Recipient(
         profile=templates.profile_data(profile.user_id, profile.attributes, channels, profile.tags),
         event=request.event, message={"template_id": template_id},
