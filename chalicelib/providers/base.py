@@ -14,8 +14,9 @@ a send are the non-secret ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from chalicelib import aws
@@ -84,6 +85,84 @@ class Result:
     retry_after: float | None = None   # seconds, when the provider said (Retry-After)
 
 
+# ----------------------------------------------------------------- callbacks (receipts)
+# Providers call back at ``/v1/receipts/{provider}?ws=<workspace_id>`` (POST; GET for the
+# handshakes some of them make when a webhook is registered). The route finds the
+# workspace's provider by name, hands the request to the adapter's callback parser (which
+# verifies the signature with the provider's credentials and parses the body), queues
+# what it returns, and answers the parser's reply (or 200 "ok").
+
+ReceiptStatus = Literal["delivered", "failed", "opened", "clicked", "bounced", "complained"]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A request a provider made to the receipts route."""
+
+    method: str                 # GET or POST
+    url: str                    # as the provider called it, query included (some sign it)
+    headers: Mapping[str, str]  # names lower-cased
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a provider reports about a message it accepted."""
+
+    provider_message_id: str
+    status: ReceiptStatus
+    at: datetime
+    reason: str | None = None
+    address: str | None = None  # the recipient (bounces and complaints feed suppression)
+    url: str | None = None      # the link clicked
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a user sent to us on a chat channel (becomes a ``message_received`` event)."""
+
+    channel: str
+    address: str                # the sender: phone number, WeChat openid, Viber user id
+    at: datetime
+    text: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)  # button replies, media ids
+    provider_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    receipts: list[Receipt] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    # A handshake answer (SNS SubscriptionConfirmation, WhatsApp hub.challenge, WeChat
+    # echostr): (HTTP status, body, content type). None: 200 "ok".
+    reply: tuple[int, str, str] | None = None
+
+
+class CallbackRejected(Exception):
+    """The signature or timestamp does not verify (401); nothing is changed."""
+
+
+class CallbackMalformed(Exception):
+    """The request is not in the provider's documented shape (400); nothing is changed."""
+
+
+CallbackParser = Callable[["Provider", Callback], CallbackResult]
+_CALLBACKS: dict[str, CallbackParser] = {}
+
+
+def register_callback(kind: str) -> Callable[[CallbackParser], CallbackParser]:
+    """Decorator: the parser of a kind's callbacks, ``parser(provider, callback)``.
+
+    The parser verifies first (raising ``CallbackRejected``), then parses (raising
+    ``CallbackMalformed``); it reads credentials with ``provider.config.credentials()``.
+    """
+    def decorate(parser: CallbackParser) -> CallbackParser:
+        _CALLBACKS[kind] = parser
+        return parser
+    return decorate
+
+
 class Provider:
     """Base of every adapter. Subclasses set the class attributes and implement ``send``."""
 
@@ -107,6 +186,13 @@ class Provider:
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         raise NotImplementedError
+
+    def handle_callback(self, callback: Callback) -> CallbackResult:
+        """Verify and parse a request the provider made to the receipts route."""
+        parser = _CALLBACKS.get(self.config.kind)
+        if parser is None:
+            raise CallbackMalformed(f"{self.config.kind} providers do not call back")
+        return parser(self, callback)
 
 
 class UnknownKind(LookupError):
