@@ -51,6 +51,10 @@ def sqs() -> Any:
     return client("sqs")
 
 
+def s3() -> Any:
+    return client("s3")
+
+
 def secretsmanager() -> Any:
     return client("secretsmanager")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences")
+BUCKETS = ("uploads",)
 QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq")
 
 
@@ -39,6 +40,7 @@ class Settings:
     unsubscribe_key: str | None = None  # MA_UNSUBSCRIBE_KEY (local); else the secret below
     unsubscribe_key_secret_id: str = ""  # "marketing-automation/<stage>/unsubscribe-key" unless set
     public_base_url: str = "http://127.0.0.1:8000"  # where /u/{token} links point (API Gateway URL in the cloud)
+    buckets: dict[str, str] = field(default_factory=dict)
     audience_segment_items: int = 50_000  # table items one build segment scans (sizes TotalSegments)
     audience_max_segments: int = 1_000
     audience_inline_items: int = 5_000  # a table this small is scanned inline, without the queue
@@ -46,6 +48,9 @@ class Settings:
 
     def table(self, name: str) -> str:
         return self.tables[name]
+
+    def bucket(self, name: str) -> str:
+        return self.buckets[name]
 
     def queue(self, name: str) -> str:
         """The queue's URL (cloud) or name (local); aws.queue_url resolves either."""
@@ -61,6 +66,7 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
         resource_prefix=prefix,
         tables={t: env.get(f"MA_TABLE_{t.upper()}", prefix + t) for t in TABLES},
         queues={q: env.get(f"MA_QUEUE_{q.upper().replace('-', '_')}", prefix + q) for q in QUEUES},
+        buckets={b: env.get(f"MA_BUCKET_{b.upper()}", prefix + b) for b in BUCKETS},
         max_body_bytes=int(env.get("MA_MAX_BODY_BYTES") or 1_048_576),
         default_event_retention_days=int(env.get("MA_DEFAULT_EVENT_RETENTION_DAYS") or 365),
         bootstrap_key=env.get("MA_BOOTSTRAP_KEY") or None,

@@ -45,9 +45,16 @@ def _resources(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str,
     return [(rid, r) for rid, r in template["Resources"].items() if r["Type"] == kind]
 
 
-def create_all(dynamodb: Any, sqs: Any, prefix: str, template: dict[str, Any] | None = None) -> None:
-    """Create every table and queue that does not exist yet (idempotent)."""
+def create_all(dynamodb: Any, sqs: Any, prefix: str, template: dict[str, Any] | None = None,
+               s3: Any = None) -> None:
+    """Create every table, queue and bucket that does not exist yet (idempotent)."""
     template = template or load_template()
+    if s3 is not None:
+        buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for _, res in _resources(template, "AWS::S3::Bucket"):
+            name = prefix + res["Metadata"]["LocalName"]
+            if name not in buckets:
+                s3.create_bucket(Bucket=name)
     existing = set(dynamodb.list_tables()["TableNames"])
     for _, res in _resources(template, "AWS::DynamoDB::Table"):
         name = prefix + res["Metadata"]["LocalName"]

@@ -104,7 +104,7 @@ class LocalStack:
         from devstack.pump import Pump
         from devstack.scheduler import Scheduler
 
-        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
+        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix, s3=aws.s3())
         self.tables = [settings.table(t) for t in settings.tables]
         if self.state_dir:
             snapshot = state.current_snapshot(self.state_dir)

@@ -32,7 +32,7 @@ def aws_backend():
         from devstack import resources
 
         aws.reset()
-        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix)
+        resources.create_all(aws.dynamodb(), aws.sqs(), settings.resource_prefix, s3=aws.s3())
         yield
         aws.reset()
 

@@ -150,6 +150,9 @@ def test_tables_are_on_demand_and_every_function_gets_the_resource_names(templat
     expected = {f"MA_TABLE_{t['Metadata']['LocalName'].upper()}": {"Ref": tid} for tid, t in tables.items()}
     expected |= {f"MA_QUEUE_{q['Metadata']['LocalName'].upper().replace('-', '_')}": {"Ref": qid}
                  for qid, q in queues.items() if qid not in dlqs}
+    expected |= {f"MA_BUCKET_{b['Metadata']['LocalName'].upper()}": {"Ref": bid}
+                 for bid, b in _of_type(template, "AWS::S3::Bucket").items()}
+    assert "MA_BUCKET_UPLOADS" in expected
     assert {k: variables.get(k) for k in expected} == expected
     for fid, fn in _of_type(template, "AWS::Serverless::Function").items():
         local = (fn["Properties"].get("Environment") or {}).get("Variables") or {}
