@@ -39,7 +39,7 @@ dlq: $(STAMP)
 	$(PY) -m ops.dlq --state-dir "$(STATE_DIR)" $(ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/events_throughput.py $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .local-state

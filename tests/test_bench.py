@@ -27,3 +27,22 @@ def test_the_events_benchmark_runs_and_counts_requests(tmp_path):
     assert duplicate["units_per_event"]["dynamodb_wru_handler"] == 0  # duplicates write nothing
     assert not [k for k in duplicate["calls"] if k.startswith("handler:") and "Write" in k or k.endswith("PutItem")]
     assert first["cost_per_million_events_usd_total"] > 0
+
+
+def test_make_bench_runs_every_scenario_at_a_tiny_size_with_the_stable_keys(tmp_path):
+    """`python -m bench --tiny`: the local stack in process, every scenario, the pinned JSON keys."""
+    out = tmp_path / "latest.json"
+    result = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--no-progress", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["cpu_count"] >= 1 and len(report["git_commit"]) in (40, 7) or report["git_commit"] == "unknown"
+    from bench.scenarios import load
+
+    assert set(report["scenario"]) == set(load())
+    for name, scenario in report["scenario"].items():
+        for key in ("per_second", "requests_per_unit", "wru_per_unit", "rru_per_unit", "cost_per_million_usd"):
+            assert key in scenario, (name, key)
+        assert scenario["requests_per_unit"] > 0 and scenario["cost_per_million_usd"] > 0, name
+    assert report["scenario"]["events"]["wru_per_unit"] <= 3.0      # issue 11's target
+    assert "| events | event |" in result.stdout
