@@ -1,0 +1,1 @@
+"""Campaigns and sub-campaigns: the plan that tasks, journeys and audiences attach to."""
