@@ -13,11 +13,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import TypeAdapter
 
 from chalicelib import clock, logs
 from chalicelib.audiences import builder
 from chalicelib.audiences.messages import QUEUE_MESSAGE
 from chalicelib.handlers.messages import parse_or_dead_letter
+from chalicelib.tasks import service as task_service
+from chalicelib.tasks.jobs import TaskFanout
+
+TASK_FANOUT: TypeAdapter[TaskFanout] = TypeAdapter(TaskFanout)
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
@@ -31,6 +36,13 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def process_record(record: SQSRecord) -> None:
     logs.clear()
     logs.bind(message_id=record.message_id)
+    if '"task_fanout"' in record.body:
+        fanout = parse_or_dead_letter(TASK_FANOUT, record.body, "audience-jobs", what="job")
+        if fanout is not None:
+            logs.bind(workspace_id=fanout.workspace_id, task_id=fanout.task_id)
+            outcome = task_service.fan_out(fanout.workspace_id, fanout.task_id, fanout.after, clock.now())
+            logs.logger.info("task fan-out page", extra={"outcome": outcome})
+        return
     job = parse_or_dead_letter(QUEUE_MESSAGE, record.body, "audience-jobs", what="job")
     if job is None:
         return

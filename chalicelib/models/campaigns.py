@@ -1,12 +1,15 @@
 """The campaigns table: a workspace's marketing plan, one item collection per workspace.
 
 pk = workspace id; sk = "campaign#<campaign_id>" (ids are time-ordered: a Query lists
-campaigns in creation order). Tasks and chat campaigns join this table later. Every
+campaigns in creation order); "task#<task_id>" a marketing task; "waiting#<template_id>#<task_id>"
+an instant task waiting for its template's approval. Every
 item carries ``kind`` (PynamoDB's discriminator).
 """
 from __future__ import annotations
 
-from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, DiscriminatorAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 
 from chalicelib.models.base import BaseModel, meta
 
@@ -30,3 +33,34 @@ class CampaignItem(CampaignsTableItem, discriminator="campaign"):
     version = NumberAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+
+
+TASK_PREFIX = "task#"
+WAITING_PREFIX = "waiting#"   # waiting#<template_id>#<task_id>: an instant task waiting for its template's approval
+
+
+class TaskItem(CampaignsTableItem, discriminator="task"):
+    name = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    target: MapAttribute[str, Any] = MapAttribute()   # kind, audience_id, snapshot_id, user_ids, unmatched
+    template_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    campaign_id = UnicodeAttribute(null=True)
+    send_at = UnicodeAttribute(null=True)
+    window: MapAttribute[str, Any] = MapAttribute(null=True)
+    approval_grace_minutes = NumberAttribute(default=60)
+    reason = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    targeted = NumberAttribute(default=0)
+    fanout_after = UnicodeAttribute(null=True)
+    fanout_done = BooleanAttribute(default=False)
+    transactional = BooleanAttribute(default=False)
+
+
+class WaitingItem(CampaignsTableItem, discriminator="waiting"):
+    task_id = UnicodeAttribute()

@@ -102,7 +102,11 @@ def update(workspace_id: str, template_id: str, spec: TemplateSpec, now: datetim
 
 
 def approve(workspace_id: str, template_id: str, version: int | None, now: datetime) -> TemplateOut:
-    return _change(workspace_id, template_id, lambda t: templates.approve(t, now, version=version))
+    approved = _change(workspace_id, template_id, lambda t: templates.approve(t, now, version=version))
+    from chalicelib.tasks import service as tasks  # instant tasks waiting for this approval start now
+
+    tasks.on_template_approved(workspace_id, template_id, now)
+    return approved
 
 
 def reject(workspace_id: str, template_id: str, rejection: Rejection, now: datetime) -> TemplateOut:
