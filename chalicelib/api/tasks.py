@@ -37,3 +37,10 @@ def get_task(principal: Principal, task_id: str) -> service.TaskOut:
 def cancel_task(principal: Principal, task_id: str) -> service.TaskOut:
     """Cancel a scheduled or sending task: what is not yet sent is not sent."""
     return service.cancel(workspace_of(principal), task_id, clock.now())
+
+
+@endpoint(bp, "/v1/tasks/{task_id}/messages", "GET", role=Role.viewer, query=service.MessagesQuery,
+          response=Page[service.MessageOut])
+def task_messages(principal: Principal, task_id: str, query: service.MessagesQuery) -> dict[str, Any]:
+    """The task's messages with their status, reason and history; ?status=failed,dropped_fatigue filters."""
+    return service.messages(workspace_of(principal), task_id, query)

@@ -113,3 +113,25 @@ def page(workspace_id: str, *, status: str | None, campaign_id: str | None, limi
     result = TaskItem.query(workspace_id, TaskItem.sk.startswith(TASK_PREFIX), filter_condition=condition,
                             limit=limit, last_evaluated_key=start)
     return [_task(i) for i in result], result.last_evaluated_key
+
+
+def messages_page(workspace_id: str, task_id: str, *, statuses: tuple[str, ...], limit: int,
+                  shard: int, start: dict[str, Any] | None) -> tuple[list[Any], tuple[int, dict[str, Any] | None] | None]:
+    """Up to ``limit`` of a task's message records (MessageItem), shard by shard, filtered
+    by status; and where to continue ((shard, start key), or None at the end)."""
+    from chalicelib.models.messages import MessageItem
+    from chalicelib.sending.messages import task_partitions
+
+    partitions = task_partitions(workspace_id, task_id)
+    out: list[Any] = []
+    condition = MessageItem.status.is_in(*statuses) if statuses else None
+    while shard < len(partitions):
+        result = MessageItem.query(partitions[shard], filter_condition=condition, limit=limit - len(out),
+                                   last_evaluated_key=start)
+        out.extend(result)
+        start = result.last_evaluated_key
+        if start is None:
+            shard, start = shard + 1, None
+        if len(out) >= limit:
+            return out, ((shard, start) if shard < len(partitions) else None)
+    return out, None

@@ -25,6 +25,7 @@ from chalicelib.sending import repo_providers, repo_templates, template_service
 from chalicelib.sending.queue import ProviderRef, Recipient, SendMessage, enqueue
 from chalicelib.tasks import repo
 from chalicelib.tasks import tasks as rules
+from chalicelib.sending.messages import STATUSES as MESSAGE_STATUSES
 from chalicelib.tasks.tasks import Status, Target, Task, Window
 
 CLOCK = rule(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a local time HH:MM, 00:00 to 23:59")
@@ -237,6 +238,60 @@ def list_page(workspace_id: str, query: TasksQuery) -> dict[str, Any]:
     found, last = repo.page(workspace_id, status=query.status.value if query.status else None,
                             campaign_id=query.campaign_id, limit=query.limit, start=start)
     return {"items": [to_api(t) for t in found], "next_cursor": pagination.encode(last)}
+
+
+class MessagesQuery(PageQuery):
+    status: str | None = Field(None, pattern=rule(r"^[a-z_]{1,32}(,[a-z_]{1,32}){0,15}$",
+                                                  "message statuses separated by commas, e.g. failed,dropped_fatigue"),
+                               description="one status or several, comma-separated")
+
+
+class MessageOut(Response):
+    user_id: str
+    status: str
+    reason: str | None = None
+    channel: str
+    provider: str
+    provider_message_id: str | None = None
+    cost: float | None = None
+    attempts: int
+    created_at: str
+    status_at: str
+    history: list[dict[str, Any]]
+
+
+def _cursor(workspace_id: str, task_id: str, where: tuple[int, dict[str, Any] | None] | None) -> str | None:
+    if where is None:
+        return None
+    shard, start = where
+    return pagination.encode({"task": {"S": task_id}, "ws": {"S": workspace_id}, "shard": {"S": str(shard)},
+                              **({"pk": start["pk"], "sk": start["sk"]} if start else {})})
+
+
+def messages(workspace_id: str, task_id: str, query: MessagesQuery) -> dict[str, Any]:
+    """A task's messages, optionally of some statuses, paged across the task's shards."""
+    _found(workspace_id, task_id)
+    statuses = tuple(query.status.split(",")) if query.status else ()
+    unknown = [s for s in statuses if s not in MESSAGE_STATUSES]
+    if unknown:
+        raise Invalid("status", f"unknown message status {unknown[0]!r}; one of {', '.join(MESSAGE_STATUSES)}")
+    shard, start = 0, None
+    if query.cursor:
+        key = pagination.decode(query.cursor, attribute="task", expected=task_id)
+        assert key is not None
+        if key.get("ws", {}).get("S") != workspace_id or not key.get("shard", {}).get("S", "").isdigit():
+            raise Invalid("cursor", "not a cursor this API returned for this list")
+        shard = int(key["shard"]["S"])
+        start = {"pk": key["pk"], "sk": key["sk"]} if "pk" in key and "sk" in key else None
+    items, where = repo.messages_page(workspace_id, task_id, statuses=statuses, limit=query.limit, shard=shard,
+                                      start=start)
+    shaped = [MessageOut(user_id=i.user_id, status=i.status, reason=i.reason, channel=i.channel, provider=i.provider,
+                         provider_message_id=i.provider_message_id,
+                         cost=float(i.cost) if i.cost is not None else None, attempts=int(i.attempts or 0),
+                         created_at=i.created_at, status_at=i.status_at,
+                         history=[{"status": h.status, "at": h.at, **({"reason": h.reason} if h.reason else {})}
+                                  for h in i.history or []]) for i in items]
+    return {"items": shaped, "next_cursor": _cursor(workspace_id, task_id, where)}
 
 
 # ----------------------------------------------------------------------- lifecycle

@@ -88,3 +88,30 @@ def test_bad_tasks_are_refused_naming_the_field(shop, api, body, field):
     r = api.post("/v1/tasks", full, key=shop.admin_key)
     assert r.status == 400, r.json
     assert any(e["field"] == field for e in r.json["errors"]), r.json
+
+
+def test_the_message_list_pages_across_shards_and_filters_by_status(shop, api, drain):
+    key = shop.admin_key
+    api.put("/v1/providers/flaky", {"channel": "sms", "kind": "sandbox", "settings": {"failure_rate": 0.3}}, key=key)
+    users = [f"u{i:03d}" for i in range(120)]
+    task = api.post("/v1/tasks", {"name": "Flaky", "channel": "sms", "provider": "flaky", "user_ids": users,
+                                  "template_id": shop.template_id}, key=key).json
+    drain()
+    seen, cursor = [], None
+    while True:
+        page = api.get(f"/v1/tasks/{task['id']}/messages?limit=7" + (f"&cursor={cursor}" if cursor else ""), key=key)
+        assert page.status == 200, page.json
+        seen += page.json["items"]
+        cursor = page.json["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(m["user_id"] for m in seen) == users
+    failed = api.get(f"/v1/tasks/{task['id']}/messages?status=failed&limit=200", key=key).json["items"]
+    expected = {m["user_id"] for m in seen if m["status"] == "failed"}
+    assert failed and {m["user_id"] for m in failed} == expected and len(expected) < 120
+    assert all("sandbox" in m["reason"] for m in failed)
+    assert api.get(f"/v1/tasks/{task['id']}/messages?status=lost", key=key).status == 400
+    other = api.post("/v1/tasks", {"name": "Other", "channel": "sms", "provider": "sms", "user_ids": ["u001"],
+                                   "template_id": shop.template_id}, key=key).json
+    first = api.get(f"/v1/tasks/{task['id']}/messages?limit=1", key=key).json["next_cursor"]
+    assert api.get(f"/v1/tasks/{other['id']}/messages?cursor={first}", key=key).status == 400
