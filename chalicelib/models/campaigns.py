@@ -64,3 +64,22 @@ class TaskItem(CampaignsTableItem, discriminator="task"):
 
 class WaitingItem(CampaignsTableItem, discriminator="waiting"):
     task_id = UnicodeAttribute()
+
+
+CHAT_PREFIX = "chat#"
+
+
+class ChatCampaignItem(CampaignsTableItem, discriminator="chat_campaign"):
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    journey_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    start_at = UnicodeAttribute()
+    end_at = UnicodeAttribute()
+    plan_every = NumberAttribute()
+    plan_unit = UnicodeAttribute()
+    status = UnicodeAttribute()         # pending or paused; in_progress and ended follow the clock
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    last_run_at = UnicodeAttribute(null=True)

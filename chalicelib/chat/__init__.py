@@ -1,0 +1,1 @@
+"""Chat campaigns: a published, manually triggered journey run for an audience on a plan."""
