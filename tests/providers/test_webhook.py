@@ -219,3 +219,29 @@ def test_any_of_several_signatures_verifies_while_a_secret_is_rotated():
 
     assert signing.verify(SECRET, stamp, b"{}", both, now=NOW)
     assert signing.verify("old-secret", stamp, b"{}", both, now=NOW)
+
+
+def test_through_the_sender_a_webhook_message_is_sent_once_and_recorded_with_the_answers_id(app, httpserver):
+    from devstack.lambda_shapes import FakeContext
+    from chalicelib.models.messages import MessageItem
+    from chalicelib.sending.messages import MessageKey
+
+    ws = "ws_" + uuid.uuid4().hex[:12]
+    config = ProviderConfig(ws, "hooks", "webhook", "webhook", {})
+    aws.secretsmanager().create_secret(Name=config.secret_id(), SecretString=json.dumps({"signing_secret": SECRET}))
+    httpserver.expect_request("/hooks/ma").respond_with_json({"id": "evt_9"})
+    body = {"type": "send", "workspace_id": ws, "channel": "webhook", "task_id": "tsk_1",
+            "provider": {"name": "hooks", "kind": "webhook", "settings": {"url": httpserver.url_for("/hooks/ma")}},
+            "recipients": [{"user_id": "u1", "content": {"event": "welcome"}}]}
+    record = {"messageId": "m-1", "receiptHandle": "rh", "body": json.dumps(body),
+              "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}}
+
+    for _ in range(2):  # a redelivery finds the message sent
+        assert app.handler_map["on_sends"]({"Records": [record]}, FakeContext("on_sends")) == {"batchItemFailures": []}
+
+    key = MessageKey(ws, "u1", task_id="tsk_1")
+    item = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    assert (item.status, item.provider_message_id) == ("sent", "evt_9")
+    [(request, _)] = httpserver.log
+    assert request.headers["Idempotency-Key"] == key.idempotency_key
+    assert json.loads(request.get_data())["message_key"] == str(key)
