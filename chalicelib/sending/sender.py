@@ -9,8 +9,9 @@ Per batch of queue records:
 2. new messages go through the steps (rendering, consent, fatigue: ``STEPS``), each a
    batched read and a pure ``Decision`` per message: send, drop (recorded with its
    status and reason), or defer (re-queued with a delay);
-3. per provider batch: claim each message (conditional write), call the provider once for
-   the messages claimed, write each outcome (sent with id and cost, failed with the
+3. per provider batch: take permits under the provider's rate limit (one conditional
+   write; messages without a permit are retried when the window ends, unclaimed), claim
+   each message (conditional write), call the provider once for the messages claimed, write each outcome (sent with id and cost, failed with the
    provider's reason, or released for a retry).
 
 A record is reported for redelivery (``Report.retry``, seconds to wait) when any of its
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
-from chalicelib.sending import rendering, repo_providers
+from chalicelib.sending import rate_limit, rendering, repo_providers, repo_rate
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
 from chalicelib.sending.providers_config import ProviderRecord
@@ -232,6 +233,9 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
                        contents: Mapping[MessageKey, dict[str, Any]]) -> None:
     """Claim, one provider call for what was claimed, and the outcomes: the crash window is
     between ``provider.send`` returning and ``repo.record_outcome`` for each message."""
+    keys = _within_rate_limit(provider, keys, by_key, report)
+    if not keys:
+        return
     lease = rules.lease_until(now)
     claims = [repo.ClaimWrite(k, _meta(by_key[k][0]), uuid.uuid4().hex, lease, now, records.get(k)) for k in keys]
     won = [c for c, ok in zip(claims, repo.parallel(repo.claim, claims)) if ok]
@@ -260,6 +264,23 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         report.counts[write.written.status if done else "lost_claim"] += 1
     logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})
+
+
+def _within_rate_limit(provider: providers.Provider, keys: Sequence[MessageKey],
+                       by_key: Mapping[MessageKey, list[Job]], report: Report) -> Sequence[MessageKey]:
+    """The messages of a provider batch the provider's rate limit lets through now (all,
+    without a limit): one conditional write takes the permits. The others are not claimed
+    and their records are retried when the window ends."""
+    rate = provider.config.rate_limit
+    if rate is None:
+        return keys
+    now = clock.now()  # the moment of the call, not the batch's start: windows are real seconds
+    window = rate_limit.window_for(rate, now)
+    permitted = repo_rate.take(provider.config.workspace_id, provider.name, window, len(keys))
+    for key in keys[permitted:]:
+        report.counts["rate_limited"] += 1
+        report.later(by_key[key], rate_limit.retry_delay(window, now))
+    return keys[:permitted]
 
 
 def _outgoing(job: Job, key: MessageKey, content: dict[str, Any]) -> providers.Outgoing:
