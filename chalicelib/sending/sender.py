@@ -25,7 +25,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import clock, logs
@@ -220,12 +220,22 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
         report.counts[write.status if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
-    deferred = [(k, d) for k, d in decided.items() if isinstance(d, Defer)]
+    deferred = [(k, d.until) for k, d in decided.items() if isinstance(d, Defer)]
     if deferred:
-        enqueue([by_key[k][0].message.model_copy(update={"recipients": [by_key[k][0].recipient], "not_before": d.until})
-                 for k, d in deferred], now)
+        _requeue(deferred, by_key, now)
         report.counts["deferred"] += len(deferred)
     return [k for k in fresh if k not in decided]
+
+
+def _requeue(later: Sequence[tuple[MessageKey, datetime]], by_key: Mapping[MessageKey, list[Job]], now: datetime) -> None:
+    """Put messages back on the queue as new records, not before their time: the
+    recipients of one record and one time travel together (one SQS message, not one each)."""
+    grouped: dict[tuple[str, datetime], list[Job]] = defaultdict(list)
+    for key, until in later:
+        job = by_key[key][0]
+        grouped[(job.record_id, until)].append(job)
+    enqueue([jobs[0].message.model_copy(update={"recipients": [j.recipient for j in jobs], "not_before": until})
+             for (_, until), jobs in grouped.items()], now)
 
 
 def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
@@ -277,9 +287,13 @@ def _within_rate_limit(provider: providers.Provider, keys: Sequence[MessageKey],
     now = clock.now()  # the moment of the call, not the batch's start: windows are real seconds
     window = rate_limit.window_for(rate, now)
     permitted = repo_rate.take(provider.config.workspace_id, provider.name, window, len(keys))
-    for key in keys[permitted:]:
-        report.counts["rate_limited"] += 1
-        report.later(by_key[key], rate_limit.retry_delay(window, now))
+    refused = keys[permitted:]
+    if refused:
+        # Back on the queue as new records for the next window (not retried through
+        # receives: a long backlog behind a low limit would reach the DLQ's receive count).
+        until = now + timedelta(seconds=rate_limit.retry_delay(window, now))
+        _requeue([(key, until) for key in refused], by_key, now)
+        report.counts["rate_limited"] += len(refused)
     return keys[:permitted]
 
 

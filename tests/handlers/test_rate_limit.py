@@ -84,6 +84,23 @@ def status(workspace_id: str, user_id: str) -> str:
     return MessageItem.get(key.pk, key.sk, consistent_read=True).status
 
 
+def requeued(expected: bool) -> dict[str, dict]:
+    """The records the sender put back on the sends queue (they wait out SQS's real delay)."""
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    url = aws.queue_url(settings.queue("sends"))
+    found: dict[str, dict] = {}
+    for _ in range(4 if expected else 1):
+        answer = aws.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2 if expected else 0)
+        for m in answer.get("Messages", []):
+            found[m["MessageId"]] = record(json.loads(m["Body"]), m["MessageId"])
+            aws.sqs().delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if found:
+            break
+    return found
+
+
 def test_concurrent_senders_never_exceed_the_limit_in_a_window_and_send_every_message_once(app, ws):
     users = [f"u{i:02d}" for i in range(24)]
     pending = {f"m-{n}": record(send_body(ws, users[n * 6:(n + 1) * 6], rate_limit=5), f"m-{n}") for n in range(4)}
@@ -96,10 +113,10 @@ def test_concurrent_senders_never_exceed_the_limit_in_a_window_and_send_every_me
             t.start()
         for t in threads:
             t.join()
-        retried = {f["itemIdentifier"] for answer in answers.values() for f in answer["batchItemFailures"]}
-        pending = {m: r for m, r in pending.items() if m in retried}
+        assert all(answer == {"batchItemFailures": []} for answer in answers.values())  # never retried by receives
         windows += 1
         Moment.value += timedelta(seconds=1)  # the next window
+        pending = requeued(expected=sum(len(b) for _, b in Paced.calls) < 24)
 
     per_second = Counter()
     for second, batch in Paced.calls:
@@ -107,18 +124,21 @@ def test_concurrent_senders_never_exceed_the_limit_in_a_window_and_send_every_me
     sent = Counter(u for _, batch in Paced.calls for u in batch)
     assert not pending
     assert max(per_second.values()) == 5 and all(n <= 5 for n in per_second.values())
-    assert len(per_second) == 5  # 24 messages at 5 a second: five windows, the last one partly used
+    assert len(per_second) >= 5  # 24 messages at 5 a second: at least five windows
     assert sent == {u: 1 for u in users}
     assert {status(ws, u) for u in users} == {"sent"}
 
 
-def test_a_batch_larger_than_the_permits_left_sends_what_fits_and_retries_the_rest_unclaimed(app, ws):
+def test_a_batch_larger_than_the_permits_left_sends_what_fits_and_requeues_the_rest_unclaimed(app, ws):
     assert repo_rate.take(ws, "paced", rate_limit.window_for(5, START), 3) == 3  # another sender took 3
 
     answer = invoke(app, record(send_body(ws, ["a", "b", "c"], rate_limit=5), "m-1"))
 
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert answer == {"batchItemFailures": []}  # the rest goes back as a new record, not a retry
     assert [batch for _, batch in Paced.calls] == [["a", "b"]]
+    again = list(requeued(expected=True).values())
+    assert len(again) == 1 and [r["user_id"] for r in json.loads(again[0]["body"])["recipients"]] == ["c"]
+    assert json.loads(again[0]["body"])["not_before"] is not None
     with pytest.raises(MessageItem.DoesNotExist):
         status(ws, "c")  # never claimed: nothing to release
 
