@@ -88,7 +88,7 @@ def edit_journey(principal: Principal, journey_id: str, body: Any) -> dict[str, 
     return service.edit(workspace_of(principal), journey_id, body, clock.now())
 
 
-@endpoint(bp, "/v1/journeys/{journey_id}/validate", "POST", role=Role.viewer, response=service.Validation)
+@endpoint(bp, "/v1/journeys/{journey_id}/validate", "POST", role=Role.operator, response=service.Validation)
 def validate_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
     """The draft's problems, each naming its node and field."""
     return service.check(workspace_of(principal), journey_id)

@@ -13,6 +13,7 @@ Each checker returns None when the text is fine, else why not.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 MAX_DURATION = timedelta(days=366)
@@ -74,7 +75,7 @@ CRON_WORDS = ("a cron schedule of six fields, 'minute hour day-of-month month da
               "such as '0 9 ? * MON-FRI *' (one of the two day fields is '?')")
 
 
-def _value(text: str, low: int, names: tuple[str, ...] | list[str]) -> int | None:
+def _value(text: str, low: int, names: Sequence[str]) -> int | None:
     if text.isdigit() and len(text) <= 4:
         return int(text)
     upper = text.upper()
@@ -83,7 +84,7 @@ def _value(text: str, low: int, names: tuple[str, ...] | list[str]) -> int | Non
     return None
 
 
-def _field_problem(text: str, name: str, low: int, high: int, names: tuple[str, ...] | list[str]) -> str | None:
+def _field_problem(text: str, name: str, low: int, high: int, names: Sequence[str]) -> str | None:
     if text == "*":
         return None
     for part in text.split(","):

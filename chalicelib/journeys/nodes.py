@@ -203,7 +203,7 @@ class TagJudgment(Config):
     tags: list[str] = Field(min_length=1, max_length=50)
     match: Literal["any", "all"] = "any"
 
-    _tags = field_validator("tags")(classmethod(lambda cls, v: Tag._tags(v)))  # type: ignore[attr-defined]
+    _tags = field_validator("tags")(classmethod(lambda cls, v: Tag._tags(v)))
 
 
 class EventJudgment(Config):

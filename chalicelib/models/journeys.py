@@ -70,8 +70,8 @@ class JourneyItem(JourneysTableItem, discriminator="journey"):
     template = UnicodeAttribute(null=True)
     revision = NumberAttribute()
     current = NumberAttribute()  # the rev# snapshot holding the draft graph
-    undo = ListAttribute(of=NumberAttribute, default=list)  # type: ignore[arg-type]
-    redo = ListAttribute(of=NumberAttribute, default=list)  # type: ignore[arg-type]
+    undo: ListAttribute[Any] = ListAttribute(of=NumberAttribute, default=list)
+    redo: ListAttribute[Any] = ListAttribute(of=NumberAttribute, default=list)
     published_version = NumberAttribute(null=True)
     published_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()

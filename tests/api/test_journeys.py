@@ -152,6 +152,7 @@ def test_publish_freezes_a_version_and_the_101st_live_journey_is_refused(api, ne
     assert api.delete(f"/v1/journeys/{journeys[0]}", key=key).status == 409  # live: stop it first
 
 
+@pytest.mark.slow  # 303 requests: about a minute on the shared machine
 def test_the_hundred_and_first_publish_gets_limit_exceeded(api, new_workspace):
     ws = new_workspace()
     key = ws.key("operator")
