@@ -43,6 +43,22 @@ def client(service: str) -> Any:
         return boto3.session.Session().client(service, region_name=settings.region, config=_BOTO_CONFIG)
 
 
+# Clients that send to a provider (SES, SNS, End User Messaging): one attempt per call, so a
+# send is never repeated behind the sender's back (the sender retries with backoff and
+# records each outcome), and bounded waits so a stalled call is a timeout, not a hung Lambda.
+_SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20,
+                      max_pool_connections=50)
+
+
+@lru_cache(maxsize=None)
+def provider_client(service: str, region: str | None = None, endpoint: str | None = None) -> Any:
+    """A client for a provider account: its own region and endpoint (private gateways,
+    tests) when set, else the deployment's; cached per (service, region, endpoint)."""
+    with _lock:
+        return boto3.session.Session().client(service, region_name=region or settings.region,
+                                              endpoint_url=endpoint or None, config=_SEND_CONFIG)
+
+
 def dynamodb() -> Any:
     return client("dynamodb")
 
@@ -97,6 +113,7 @@ def is_throttling(error: BaseException) -> bool:
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()
+    provider_client.cache_clear()
     queue_url.cache_clear()
     from chalicelib import dynamo
     from chalicelib.models import all_models
