@@ -50,13 +50,16 @@ _SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, con
                       max_pool_connections=50)
 
 
-@lru_cache(maxsize=None)
 def provider_client(service: str, region: str | None = None, endpoint: str | None = None) -> Any:
     """A client for a provider account: its own region and endpoint (private gateways,
     tests) when set, else the deployment's; cached per (service, region, endpoint)."""
+    return _provider_client(service, region or settings.region, endpoint or None)
+
+
+@lru_cache(maxsize=None)
+def _provider_client(service: str, region: str, endpoint: str | None) -> Any:
     with _lock:
-        return boto3.session.Session().client(service, region_name=region or settings.region,
-                                              endpoint_url=endpoint or None, config=_SEND_CONFIG)
+        return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint, config=_SEND_CONFIG)
 
 
 def dynamodb() -> Any:
@@ -113,7 +116,7 @@ def is_throttling(error: BaseException) -> bool:
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()
-    provider_client.cache_clear()
+    _provider_client.cache_clear()
     queue_url.cache_clear()
     from chalicelib import dynamo
     from chalicelib.models import all_models
