@@ -81,11 +81,12 @@ def build_message(message: Outgoing, from_address: str) -> EmailMessage:
     return mail
 
 
-def _reply(code: int, text: bytes | str) -> Result:
+def _reply(code: int, text: bytes | str, refused: str = "the mail server refused the message") -> Result:
+    """A 4xx reply is retryable, any other refusal permanent; the server's words kept."""
     words = (text.decode(errors="replace") if isinstance(text, bytes) else str(text)).strip()
     if 400 <= code < 500:
         return Result("retryable", reason=f"the mail server asked to try later: {code} {words}")
-    return Result("permanent", reason=f"the mail server refused the message: {code} {words}")
+    return Result("permanent", reason=f"{refused}: {code} {words}")
 
 
 @register
@@ -115,8 +116,9 @@ class SmtpProvider(Provider):
                 return [r or unreadable for r in results]
             try:
                 connection = self._connect(credentials)
-            except smtplib.SMTPResponseException as refused:  # greeting, STARTTLS or AUTH refused
-                answer = _reply(refused.smtp_code, refused.smtp_error)
+            except smtplib.SMTPResponseException as refused:  # greeting, EHLO, STARTTLS or AUTH refused
+                what = "login" if isinstance(refused, smtplib.SMTPAuthenticationError) else "connection"
+                answer = _reply(refused.smtp_code, refused.smtp_error, f"the mail server refused the {what}")
                 return [r or answer for r in results]
             except (OSError, smtplib.SMTPException):
                 lost = Result("retryable", reason="could not connect to the mail server")
