@@ -11,9 +11,10 @@ The ``Message-ID`` is made from the message's idempotency key (so a resend after
 carries the same id, which receivers may use to drop the copy) and is the provider
 message id, without its angle brackets.
 
-Errors: a refused connection, a timeout or a dropped connection is retryable for every
-message not yet handed over; a 4xx reply (to MAIL, RCPT or DATA) is retryable and a 5xx
-reply permanent, with the server's words as the reason.
+Errors: a refused connection, a timeout, a dropped connection or a TLS certificate that
+does not verify is retryable for every message not yet handed over; a 4xx reply (to the
+greeting, AUTH, MAIL, RCPT or DATA) is retryable and a 5xx reply permanent, with the
+server's words as the reason (a refused login fails the whole batch).
 """
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ from chalicelib.providers.base import Outgoing, Provider, Result, register
 TIMEOUT_SECONDS = 30
 RESERVED = frozenset({"from", "to", "subject", "message-id", "date", "mime-version", "content-type",
                       "content-transfer-encoding", "bcc", "cc"})
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings for STARTTLS and implicit TLS: the system's trusted CAs, the host
+    name checked."""
+    return ssl.create_default_context()
 
 
 class CredentialsUnreadable(Exception):
@@ -120,6 +127,9 @@ class SmtpProvider(Provider):
                 what = "login" if isinstance(refused, smtplib.SMTPAuthenticationError) else "connection"
                 answer = _reply(refused.smtp_code, refused.smtp_error, f"the mail server refused the {what}")
                 return [r or answer for r in results]
+            except ssl.SSLCertVerificationError:
+                untrusted = Result("retryable", reason="the mail server's TLS certificate could not be verified")
+                return [r or untrusted for r in results]
             except (OSError, smtplib.SMTPException):
                 lost = Result("retryable", reason="could not connect to the mail server")
                 return [r or lost for r in results]
@@ -141,7 +151,7 @@ class SmtpProvider(Provider):
         port = int(settings.get("port") or (465 if use_ssl else 587 if settings.get("starttls") else 25))
         starttls = settings.get("starttls")
         starttls = (port == 587) if starttls is None else bool(starttls)
-        context = ssl.create_default_context()
+        context = tls_context()
         connection: smtplib.SMTP
         if use_ssl:
             connection = smtplib.SMTP_SSL(settings["host"], port, timeout=TIMEOUT_SECONDS, context=context)

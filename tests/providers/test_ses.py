@@ -31,18 +31,19 @@ def sent_by_moto(message_id: str) -> Any:
     return found
 
 
-def capture_requests(service: str, operation: str, endpoint: str | None = None) -> list[dict[str, Any]]:
-    """The parameters of every call the adapter's client makes to ``operation`` from now on."""
+@pytest.fixture
+def requests(aws_backend):
+    """The parameters of every SendEmail the default SES client makes during the test."""
     seen: list[dict[str, Any]] = []
-    aws.provider_client(service, None, endpoint).meta.events.register(
-        f"provide-client-params.{service}.{operation}", lambda params, **_: seen.append(dict(params)),
-        unique_id=f"capture-{uuid.uuid4().hex}")
-    return seen
+    events = aws.provider_client("sesv2").meta.events
+    events.register("provide-client-params.sesv2.SendEmail", lambda params, **_: seen.append(dict(params)),
+                    unique_id="capture-send-email")
+    yield seen
+    events.unregister("provide-client-params.sesv2.SendEmail", unique_id="capture-send-email")
 
 
-def test_an_email_goes_to_ses_with_subject_bodies_headers_and_configuration_set(sender_address):
+def test_an_email_goes_to_ses_with_subject_bodies_headers_and_configuration_set(sender_address, requests):
     provider = SesProvider(config("ses", "email", from_address=sender_address, configuration_set="events"))
-    requests = capture_requests("sesv2", "SendEmail")
     message = outgoing("ann@example.com", subject="Hello Ann", html="<p>Hi</p>", text="Hi", headers=ONE_CLICK)
 
     [result] = provider.send([message])
@@ -51,7 +52,7 @@ def test_an_email_goes_to_ses_with_subject_bodies_headers_and_configuration_set(
     sent = sent_by_moto(result.provider_message_id)
     assert sent.source == sender_address and sent.destinations == {"ToAddresses": ["ann@example.com"]}
     assert sent.subject == "Hello Ann"
-    [request] = [r for r in requests if r["Destination"]["ToAddresses"] == ["ann@example.com"]]
+    [request] = requests
     assert request["ConfigurationSetName"] == "events"
     simple = request["Content"]["Simple"]
     assert simple["Body"] == {"Html": {"Data": "<p>Hi</p>", "Charset": "UTF-8"}, "Text": {"Data": "Hi", "Charset": "UTF-8"}}

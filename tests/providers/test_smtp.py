@@ -231,3 +231,84 @@ def test_the_sender_delivers_through_a_configured_smtp_provider(app, api, worksp
     item = message_record(workspace.id, "u1")
     assert item.status == "sent" and item.provider_kind == "smtp"
     assert box.message_to("ann@example.com")["Message-ID"] == f"<{item.provider_message_id}>"
+
+
+# --- TLS: STARTTLS and implicit TLS, with the server's certificate checked --------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    start = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=365 * 30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def trusting(certificate, monkeypatch) -> None:
+    """The adapter trusts the test certificate (and checks the host name as always)."""
+    import ssl
+
+    from chalicelib.providers import smtp as module
+
+    monkeypatch.setattr(module, "tls_context", lambda: ssl.create_default_context(cafile=certificate[0]))
+
+
+def server_context(certificate: tuple[str, str]):
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_mail_goes_over_tls_when_set_and_the_server_requires_it(aws_backend, certificate, trusting, mode):
+    box, port = Mailbox(), free_port()
+    tls = {"tls_context": server_context(certificate), "require_starttls": True} if mode == "starttls" \
+        else {"ssl_context": server_context(certificate)}
+    controller = Controller(box, hostname="127.0.0.1", port=port, **tls)
+    controller.start()
+    try:
+        [plain] = smtp(port, starttls=False).send([outgoing("a@example.com", subject="s", text="t")]) \
+            if mode == "starttls" else [None]
+        [result] = smtp(port, **{mode: True}).send([outgoing("b@example.com", subject="s", text="t")])
+    finally:
+        controller.stop()
+
+    assert result.outcome == "accepted" and [t for _, [t], _ in box.received] == ["b@example.com"]
+    if plain is not None:  # the server refuses mail before STARTTLS
+        assert plain.outcome == "permanent" and "530" in plain.reason
+
+
+def test_an_untrusted_certificate_is_not_sent_to(aws_backend, certificate):
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=server_context(certificate),
+                            require_starttls=True)
+    controller.start()
+    try:
+        [result] = smtp(port, starttls=True).send([outgoing("a@example.com", subject="s", text="t")])
+    finally:
+        controller.stop()
+
+    assert (result.outcome, result.reason) == ("retryable", "the mail server's TLS certificate could not be verified")
+    assert box.received == []
