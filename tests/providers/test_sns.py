@@ -2,6 +2,7 @@
 through botocore's Stubber."""
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -108,3 +109,18 @@ def test_the_sender_delivers_through_a_configured_sns_provider(app, api, workspa
     item = message_record(workspace.id, "u1")
     assert item.status == "sent" and item.provider_kind == "sns" and float(item.cost) == 0.00645
     assert sms_sent(item.provider_message_id) == (to, "Sale today")
+
+
+def test_an_sms_provider_with_a_message_type_other_than_transactional_or_promotional_is_refused(api, workspace):
+    reply = api.put("/v1/providers/sms-bad", {"channel": "sms", "kind": "sns", "settings": {"message_type": "urgent"}},
+                    key=workspace.admin_key)
+
+    assert reply.status == 400 and "is transactional or promotional" in json.dumps(reply.json)
+
+
+@pytest.mark.parametrize("kind", ["ses", "sms_aws", "sns", "smtp"])
+def test_the_declared_batch_ceiling_of_each_kind_is_its_adapters(kind):
+    from chalicelib.providers import base
+    from chalicelib.sending.providers_config import KINDS
+
+    assert KINDS[kind].max_batch == base.kinds()[kind].max_batch
