@@ -40,10 +40,11 @@ KINDS: dict[str, Kind] = {
                      "receipt_delay_seconds": (int, float)}, max_batch=100),
     "ses": Kind(EMAIL, {"from_address": str, "configuration_set": str, "region": str},
                 required_settings=("from_address",), max_batch=50),
-    "sms_aws": Kind(SMS, {"origination_identity": str, "configuration_set": str, "region": str}),
-    "sns": Kind(SMS, {"sender_id": str, "region": str}),
-    "smtp": Kind(EMAIL, {"host": str, "port": int, "from_address": str, "starttls": bool},
-                 ("username", "password"), ("host", "from_address")),
+    "sms_aws": Kind(SMS, {"origination_identity": str, "configuration_set": str, "message_type": str, "region": str},
+                    max_batch=20),
+    "sns": Kind(SMS, {"sender_id": str, "message_type": str, "region": str}, max_batch=20),
+    "smtp": Kind(EMAIL, {"host": str, "port": int, "from_address": str, "starttls": bool, "ssl": bool},
+                 ("username", "password"), ("host", "from_address"), max_batch=50),
     "webhook": Kind(("webhook",), {"url": str, "timeout_seconds": (int, float)}, ("signing_secret",), ("url",),
                     max_batch=20),
     "kafka": Kind(("webhook",), {"bootstrap_servers": str, "topic": str, "security_protocol": str,
@@ -113,6 +114,8 @@ def kind_problems(put: ProviderPut) -> list[FieldError]:
             errors.append(FieldError(f"settings.{name}", "is a rate from 0 to 1"))
         elif name == "receipt_delay_seconds" and not 0 <= value <= 86_400:
             errors.append(FieldError(f"settings.{name}", "is 0 to 86400 seconds"))
+        elif name == "message_type" and value.lower() not in ("transactional", "promotional"):
+            errors.append(FieldError(f"settings.{name}", "is transactional or promotional"))
     for name in kind.required_settings:
         if name not in put.settings:
             errors.append(FieldError(f"settings.{name}", f"is required for {put.kind}"))
