@@ -3,6 +3,11 @@
 Importing this package registers the built-in kinds.
 """
 from chalicelib.providers import sandbox  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_sms  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_card_sms  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_dm  # noqa: F401 - registers the kind
+from chalicelib.providers import twilio  # noqa: F401 - registers the kind
+from chalicelib.providers import http_sms  # noqa: F401 - registers the kind
 from chalicelib.providers.base import Outgoing, Provider, ProviderConfig, Result, build, register
 
 __all__ = ["Outgoing", "Provider", "ProviderConfig", "Result", "build", "register"]
