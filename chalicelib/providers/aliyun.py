@@ -149,7 +149,11 @@ def report_key(biz_id: str, number: str) -> str:
     """Our provider message id for one recipient of a send: the BizId (shared by every
     number of a SendBatchSms call) and the number, with a mainland number reduced to its 11
     digits so that the report's ``phone_number`` (with or without 86) gives the same key."""
+    return f"{biz_id}:{comparable(number)}"
+
+
+def comparable(number: str) -> str:
+    """A number in the form Alibaba's answers and reports compare equal: digits, a mainland
+    number without its 86 (they list 1380000xxxx whether or not we sent 86)."""
     digits = phone_digits(number)
-    if len(digits) == 13 and digits.startswith("861"):
-        digits = digits[2:]
-    return f"{biz_id}:{digits}"
+    return digits[2:] if len(digits) == 13 and digits.startswith("861") else digits

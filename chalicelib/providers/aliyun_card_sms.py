@@ -164,7 +164,7 @@ def send_card_params(messages: Sequence[Outgoing], settings: Mapping[str, Any]) 
 def _numbers(value: Any) -> set[str]:
     """MediaMobiles / NotMediaMobiles: a comma-separated string (or a list) of numbers."""
     items = value if isinstance(value, list) else str(value or "").split(",")
-    return {aliyun.phone_digits(str(n)) for n in items if str(n).strip()}
+    return {aliyun.comparable(str(n)) for n in items if str(n).strip()}
 
 
 def card_results(answer: aliyun.Answer, numbers: list[str], kind: str) -> list[Result]:
@@ -175,7 +175,7 @@ def card_results(answer: aliyun.Answer, numbers: list[str], kind: str) -> list[R
         no_card = _numbers(data.get("NotMediaMobiles"))
         results = []
         for number in numbers:
-            if aliyun.phone_digits(number) in no_card:
+            if aliyun.comparable(number) in no_card:
                 if not fallback_id:
                     results.append(Result("permanent", reason="the handset cannot show a card SMS and no "
                                                               "fallback is configured"))
