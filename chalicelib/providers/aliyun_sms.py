@@ -34,13 +34,18 @@ from typing import Any, Literal
 
 from chalicelib.providers import aliyun
 from chalicelib.providers.base import (
-    Callback, CallbackMalformed, CallbackRejected, CallbackResult, Outgoing, Provider, Receipt, Result,
+    Callback, CallbackMalformed, CallbackRejected, CallbackResult, Outgoing, Provider, ProviderConfig, Receipt, Result,
     register, register_callback,
 )
+from chalicelib.providers.defaults import with_defaults
 
 ENDPOINT = "https://dysmsapi.aliyuncs.com"
 VERSION = "2017-05-25"
 MAX_BATCH = 100  # SendBatchSms: "up to 100 mobile numbers" per request
+# Published defaults: batch size from SendBatchSms (100 numbers per call); cost from
+# Alibaba Cloud's mainland China SMS price list (CNY 0.045 a message at the first tier);
+# no default rate limit: the SendSms reference names none we could confirm.
+DEFAULTS = {"batch_size": MAX_BATCH, "cost_per_message": 0.045}
 
 # Permanent with the provider's reason (SMS API error codes); anything not listed as
 # retryable is permanent too, these are the ones a campaign author will meet.
@@ -70,6 +75,9 @@ class AliyunSms(Provider):
     kind = "aliyun_sms"
     channels = frozenset({"sms"})
     max_batch = MAX_BATCH
+
+    def __init__(self, config: ProviderConfig):
+        super().__init__(with_defaults(config, DEFAULTS))
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
@@ -145,20 +153,23 @@ def send_sms_params(message: Outgoing, template_code: str, settings: Mapping[str
               "TemplateCode": template_code, "OutId": message.idempotency_key}
     template_params = _params(message)
     if template_params:
-        params["TemplateParam"] = json.dumps(template_params, ensure_ascii=False, separators=(",", ":"))
+        params["TemplateParam"] = _compact(template_params)
     return params
 
 
 def send_batch_params(messages: Sequence[Outgoing], template_code: str, settings: Mapping[str, Any]) -> dict[str, str]:
-    compact = {"ensure_ascii": False, "separators": (",", ":")}
     params = {
-        "PhoneNumberJson": json.dumps([aliyun.phone_digits(m.to or "") for m in messages], **compact),  # type: ignore[arg-type]
-        "SignNameJson": json.dumps([_sign_name(m, settings) for m in messages], **compact),  # type: ignore[arg-type]
+        "PhoneNumberJson": _compact([aliyun.phone_digits(m.to or "") for m in messages]),
+        "SignNameJson": _compact([_sign_name(m, settings) for m in messages]),
         "TemplateCode": template_code,
     }
     if any(_params(m) for m in messages):
-        params["TemplateParamJson"] = json.dumps([_params(m) for m in messages], **compact)  # type: ignore[arg-type]
+        params["TemplateParamJson"] = _compact([_params(m) for m in messages])
     return params
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # ----------------------------------------------------------------------- delivery reports

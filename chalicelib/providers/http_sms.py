@@ -273,7 +273,8 @@ def parse_receipts(settings: Mapping[str, Any], body: bytes, now: datetime) -> l
         provider_id = at_path(item, settings["receipt_id_path"])
         value = at_path(item, settings["receipt_status_path"])
         if provider_id in (None, "") or value is None:
-            raise CallbackMalformed(f"a receipt lacks {settings['receipt_id_path']} or {settings['receipt_status_path']}")
+            raise CallbackMalformed(
+                f"a receipt lacks {settings['receipt_id_path']} or {settings['receipt_status_path']}")
         status = status_map.get(str(value))
         if status is None:
             continue  # an intermediate state the map does not name

@@ -25,8 +25,9 @@ def card_message(n: int, to: str, **extra):
 
 def test_a_card_sms_names_the_card_template_its_objects_and_the_sms_fallback(httpserver):
     httpserver.expect_request("/", method="POST").respond_with_json(CARD_OK)
-    batch = [card_message(0, "+8613800000000"), outgoing(1, to="+8613800000001", external_id="CARD_SMS_70", fallback_external_id="SMS_2342",
-                                params={"name": "u0"}, custom_url="https://alibaba.com")]
+    batch = [card_message(0, "+8613800000000"),
+             outgoing(1, to="+8613800000001", external_id="CARD_SMS_70", fallback_external_id="SMS_2342",
+                      params={"name": "u0"}, custom_url="https://alibaba.com")]
     results = card(httpserver).send(batch)
     [(request, _)] = httpserver.log
     form = signed_form(request)
@@ -147,3 +148,15 @@ def test_the_endpoint_defaults_to_the_public_api():
     provider = make("aliyun_dm", "email", {"account_name": "a@b.c"}, CREDS)
     assert aliyun_dm.base_url(provider) == "https://dm.aliyuncs.com"
     assert aliyun.phone_digits("+86 138-0000-0000") == "8613800000000"
+
+
+# ------------------------------------------------------------------------------------- defaults
+
+def test_published_defaults_fill_only_what_the_account_leaves_unset():
+    sms = make("aliyun_sms", "sms", {"sign_name": "Shop"}, CREDS)
+    own = make("aliyun_sms", "sms", {"sign_name": "Shop", "cost_per_message": 0.05, "batch_size": 10}, CREDS)
+    assert (sms.config.cost_per_message, sms.batch_size) == (0.045, 100)
+    assert (own.config.cost_per_message, own.batch_size) == (0.05, 10)
+    assert make("aliyun_card_sms", "sms", {"sign_name": "Shop"}, CREDS).config.rate_limit == 1000
+    assert make("twilio", "sms", {"from_number": "+1"}, {}).config.rate_limit == 1.0
+    assert make("aliyun_dm", "email", {"account_name": "a@b.c"}, CREDS).config.rate_limit is None
