@@ -9,6 +9,11 @@ from chalicelib.providers import ses  # noqa: F401 - registers the kind
 from chalicelib.providers import sms_aws  # noqa: F401 - registers the kind
 from chalicelib.providers import sns  # noqa: F401 - registers the kind
 from chalicelib.providers import smtp  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_sms  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_card_sms  # noqa: F401 - registers the kind
+from chalicelib.providers import aliyun_dm  # noqa: F401 - registers the kind
+from chalicelib.providers import twilio  # noqa: F401 - registers the kind
+from chalicelib.providers import http_sms  # noqa: F401 - registers the kind
 from chalicelib.providers.base import Outgoing, Provider, ProviderConfig, Result, build, register
 
 __all__ = ["Outgoing", "Provider", "ProviderConfig", "Result", "build", "register"]

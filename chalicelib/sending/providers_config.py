@@ -50,12 +50,22 @@ KINDS: dict[str, Kind] = {
     "kafka": Kind(("webhook",), {"bootstrap_servers": str, "topic": str, "security_protocol": str,
                                  "sasl_mechanism": str, "timeout_seconds": (int, float)},
                   ("sasl_username", "sasl_password"), ("bootstrap_servers",), max_batch=100),
-    "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN, ("sign_name",), max_batch=100),
-    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN, ("sign_name",)),
-    "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str}, ALIYUN, ("account_name",)),
+    # aliyun_*: chalicelib/providers/aliyun_sms.py, aliyun_card_sms.py, aliyun_dm.py (docs/providers.md).
+    # callback_token protects the unsigned SmsReport push (?token= in the receipts URL).
+    "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN + ("callback_token",), ("sign_name",),
+                       max_batch=100),  # SendBatchSms: up to 100 numbers per call
+    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str, "fallback_type": str, "sms_up_extend_code": str},
+                            ALIYUN + ("callback_token",), ("sign_name",), max_batch=100),
+    "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str, "tag_name": str,
+                              "click_trace": bool, "reply_to": bool}, ALIYUN, ("account_name",), max_batch=50),
     "twilio": Kind(SMS + ("whatsapp",), {"from_number": str, "messaging_service_sid": str},
-                   ("account_sid", "auth_token")),
-    "http_sms": Kind(SMS, {"url": str, "method": str}, ("token",), ("url",)),
+                   ("account_sid", "auth_token"), max_batch=50),
+    "http_sms": Kind(SMS, {"url": str, "method": str, "headers": dict, "body": dict, "encoding": str,
+                           "success_status": list, "success_path": str, "success_value": (str, int),
+                           "id_path": str, "error_path": str, "receipt_id_path": str, "receipt_status_path": str,
+                           "receipt_status_map": dict, "receipt_items_path": str, "receipt_encoding": str,
+                           "receipt_auth": str, "receipt_signature_header": str},
+                     ("token", "receipt_secret"), ("url",), max_batch=50),
     "wechat_oa": Kind(("wechat", "wechat_template"), {"app_id": str}, ("app_secret",), ("app_id",)),
     "umeng": Kind(("push",), {"app_key": str, "platform": str}, ("app_master_secret",), ("app_key",)),
     "whatsapp": Kind(("whatsapp",), {"phone_number_id": str, "api_version": str}, ("access_token",),
@@ -116,6 +126,8 @@ def kind_problems(put: ProviderPut) -> list[FieldError]:
             errors.append(FieldError(f"settings.{name}", "is 0 to 86400 seconds"))
         elif name == "message_type" and value.lower() not in ("transactional", "promotional"):
             errors.append(FieldError(f"settings.{name}", "is transactional or promotional"))
+    if not errors:
+        errors += [FieldError(f"settings.{name}", message) for name, message in _kind_checks(put)]
     for name in kind.required_settings:
         if name not in put.settings:
             errors.append(FieldError(f"settings.{name}", f"is required for {put.kind}"))
@@ -124,6 +136,19 @@ def kind_problems(put: ProviderPut) -> list[FieldError]:
             known = ", ".join(kind.credentials) or "none"
             errors.append(FieldError(f"credentials.{name}", f"is not a credential of {put.kind} (its credentials: {known})"))
     return errors
+
+
+def _kind_checks(put: ProviderPut) -> list[tuple[str, str]]:
+    """The checks of one kind's settings beyond their types."""
+    if put.kind == "http_sms":
+        from chalicelib.providers.http_sms import settings_problems
+
+        return settings_problems(put.settings)
+    if put.kind == "aliyun_card_sms" and put.settings.get("fallback_type", "SMS") not in ("SMS", "DIGITALSMS", "NONE"):
+        return [("fallback_type", "one of SMS, DIGITALSMS, NONE")]
+    if put.kind == "twilio" and not (put.settings.get("from_number") or put.settings.get("messaging_service_sid")):
+        return [("from_number", "a Twilio provider needs from_number or messaging_service_sid")]
+    return []
 
 
 def missing_credentials(kind_name: str, stored: set[str]) -> list[str]:
