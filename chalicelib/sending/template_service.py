@@ -15,8 +15,8 @@ from chalicelib import dynamo, ids, pagination
 from chalicelib.errors import NotFound, Unavailable
 from chalicelib.profiles import profiles
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.schemas import JsonInt, PageQuery, Request, Response, StorableMap
-from chalicelib.sending import content, repo_templates, templates
+from chalicelib.schemas import PageQuery, Request, Response, StorableMap
+from chalicelib.sending import content, repo_templates, review, templates
 from chalicelib.sending.content import TemplateSpec
 from chalicelib.sending.templates import Template
 
@@ -42,13 +42,8 @@ class TemplatesQuery(PageQuery):
     status: templates.Status | None = None
 
 
-class ApproveQuery(Request):
-    version: int | None = Field(None, ge=1, description="the version the reviewer read; 409 stale_version if it moved on")
-
-
-class Rejection(Request):
-    reason: str = Field(min_length=1, max_length=templates.MAX_REASON)
-    version: JsonInt | None = Field(None, ge=1)
+ApproveQuery = review.ApproveQuery
+Rejection = review.Rejection
 
 
 class PreviewRequest(Request):
