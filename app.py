@@ -5,6 +5,7 @@ from chalice.app import SQSEvent
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.api import audiences, events, fatigue, meta, profiles, providers, templates, unsubscribe, workspaces
+from chalicelib.api import signatures as sms_signatures
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
@@ -17,6 +18,7 @@ app.api.cors = CORSConfig(allow_origin=settings.cors_origin, expose_headers=["X-
 for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp, templates.bp, providers.bp, fatigue.bp,
                   unsubscribe.bp, audiences.bp):
     app.register_blueprint(blueprint)
+app.register_blueprint(sms_signatures.bp)
 
 
 @app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)

@@ -36,6 +36,10 @@ WECHAT_KEY = rule(r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
 WHATSAPP_NAME = rule(r"^[a-z0-9_]{1,512}$", "a WhatsApp template name is 1-512 lowercase letters, digits or '_'")
 LANGUAGE = rule(r"^[a-z]{2,3}(_[A-Z]{2})?$", "a language code such as en or en_US")
 PUSH_KEY = rule(r"^[A-Za-z0-9_.\-]{1,64}$", "a data key is 1-64 letters, digits, '_', '.' or '-'")
+_SIGN_CHAR = r"[^\s\x00-\x1f\x7f/\[\]【】]"
+SIGNATURE = rule(rf"^{_SIGN_CHAR}(?:[^\x00-\x1f\x7f/\[\]【】]{{0,30}}{_SIGN_CHAR})?$",
+                 "a signature is 1-32 characters without control characters, '/', brackets or spaces at either end "
+                 "(the provider adds the brackets)")
 WEB_URL = rule(r"^https?://[^\s/?#]+[^\s]*$", "an http or https URL")
 
 
@@ -79,6 +83,7 @@ class _Common(Request):
 class SmsTemplate(_Common):
     channel: Literal["sms"]
     body: Annotated[Liquid, Field(max_length=2_000)]
+    signature: str | None = Field(None, pattern=SIGNATURE, description="an SMS signature; sent only once approved")
     LIQUID = ("body",)
 
 

@@ -6,6 +6,10 @@ profiles; the rest is ``templates.render`` (pure). A template that is not approv
 or that fails for a recipient (a missing value, a limit) fails that message with the
 reason: nothing unapproved is ever sent, and one recipient's missing value never stops
 the others. A send without a template carries its rendered content itself.
+
+An SMS that carries a signature (the template's or the content's ``signature``, else the
+provider account's ``sign_name``) fails unless that signature is approved: one
+BatchGetItem per workspace for the batch's signatures.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.sending import repo_templates, templates
+from chalicelib.sending import repo_templates, signature_service, templates
 from chalicelib.sending.messages import MessageKey
 
 if TYPE_CHECKING:
@@ -54,7 +58,31 @@ def render_jobs(jobs: Sequence["Job"]) -> Mapping[MessageKey, Rendered | Failed]
         found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
         for job in mine:
             out[job.key] = _render_one(template, found.get(job.recipient.user_id), job)
+    _check_signatures(jobs, out)
     return out
+
+
+def signature_of(job: "Job", content: Mapping[str, Any]) -> str | None:
+    """The SMS signature a message carries: its own, else its provider account's ``sign_name``."""
+    if job.message.channel != "sms":
+        return None
+    name = content.get("signature") or job.message.provider.settings.get("sign_name")
+    return str(name) if name else None
+
+
+def _check_signatures(jobs: Sequence["Job"], out: dict[MessageKey, Rendered | Failed]) -> None:
+    """Fail, with the reason, each rendered SMS whose signature is not approved."""
+    wanted: dict[str, dict[MessageKey, str]] = defaultdict(dict)
+    for job in jobs:
+        outcome = out.get(job.key)
+        name = None if isinstance(outcome, Failed) or outcome is None else signature_of(job, outcome)
+        if name:
+            wanted[job.message.workspace_id][job.key] = name
+    for workspace_id, names in wanted.items():
+        refused = signature_service.unsendable(workspace_id, set(names.values()))
+        for key, name in names.items():
+            if name in refused:
+                out[key] = Failed(refused[name])
 
 
 def _render_one(template: templates.Template, profile: profiles_repo.ProfileRecord | None, job: "Job") -> Rendered | Failed:
