@@ -5,7 +5,7 @@ from chalice.app import SQSEvent
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.api import audiences, events, fatigue, meta, profiles, providers, templates, unsubscribe, workspaces
-from chalicelib.api import short_links
+from chalicelib.api import materials, short_links
 from chalicelib.api import signatures as sms_signatures
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import audience_jobs
@@ -21,6 +21,7 @@ for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp, templates.bp, 
     app.register_blueprint(blueprint)
 app.register_blueprint(sms_signatures.bp)
 app.register_blueprint(short_links.bp)
+app.register_blueprint(materials.bp)
 
 
 @app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)
