@@ -23,17 +23,22 @@ from typing import Any
 MB = 1024 * 1024
 
 
-class Kind(str, Enum):
+class MaterialKind(str, Enum):
     IMAGE = "image"
     VIDEO = "video"
     AUDIO = "audio"
     LOTTIE = "lottie"
 
 
-class Status(str, Enum):
+class MaterialStatus(str, Enum):
     UPLOADING = "uploading"
     READY = "ready"
     REJECTED = "rejected"
+
+
+# Short names inside the package (the long ones name the schemas in the OpenAPI document).
+Kind = MaterialKind
+Status = MaterialStatus
 
 
 @dataclass(frozen=True)
