@@ -4,8 +4,9 @@ from chalice.app import SQSEvent
 
 from chalicelib import aws
 from chalicelib.config import settings
-from chalicelib.api import (audiences, campaigns, events, fatigue, journeys, meta, profiles, providers, templates,
-                            unsubscribe, workspaces)
+from chalicelib.api import (audiences, campaigns, events, fatigue, journeys, materials, meta, profiles, providers,
+                            short_links, templates, unsubscribe, workspaces)
+from chalicelib.api import signatures as sms_signatures
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
@@ -16,7 +17,8 @@ app = Chalice(app_name="marketing-automation")
 app.register_middleware(http_middleware, "http")
 app.api.cors = CORSConfig(allow_origin=settings.cors_origin, expose_headers=["X-Request-Id"], max_age=600)
 for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp, templates.bp, providers.bp, fatigue.bp,
-                  unsubscribe.bp, audiences.bp, campaigns.bp, journeys.bp):
+                  unsubscribe.bp, audiences.bp, campaigns.bp, journeys.bp, sms_signatures.bp, short_links.bp,
+                  materials.bp):
     app.register_blueprint(blueprint)
 
 

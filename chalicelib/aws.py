@@ -70,8 +70,14 @@ def sqs() -> Any:
     return client("sqs")
 
 
+@lru_cache(maxsize=None)
 def s3() -> Any:
-    return client("s3")
+    """S3 with Signature Version 4, so presigned URLs sign the headers they fix (a presigned
+    PUT's Content-Type and Content-Length); botocore's default presigns with version 2 in
+    us-east-1, which signs no length."""
+    with _lock:
+        return boto3.session.Session().client("s3", region_name=settings.region,
+                                              config=_BOTO_CONFIG.merge(Config(signature_version="s3v4")))
 
 
 def secretsmanager() -> Any:
@@ -117,6 +123,7 @@ def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()
     _provider_client.cache_clear()
+    s3.cache_clear()
     queue_url.cache_clear()
     from chalicelib import dynamo
     from chalicelib.models import all_models

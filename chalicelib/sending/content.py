@@ -36,6 +36,12 @@ WECHAT_KEY = rule(r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
 WHATSAPP_NAME = rule(r"^[a-z0-9_]{1,512}$", "a WhatsApp template name is 1-512 lowercase letters, digits or '_'")
 LANGUAGE = rule(r"^[a-z]{2,3}(_[A-Z]{2})?$", "a language code such as en or en_US")
 PUSH_KEY = rule(r"^[A-Za-z0-9_.\-]{1,64}$", "a data key is 1-64 letters, digits, '_', '.' or '-'")
+_SIGN_CHAR = r"[^\s\x00-\x1f\x7f/\[\]【】]"
+SIGNATURE = rule(rf"^{_SIGN_CHAR}(?:[^\x00-\x1f\x7f/\[\]【】]{{0,30}}{_SIGN_CHAR})?$",
+                 "a signature is 1-32 characters without control characters, '/', brackets or spaces at either end "
+                 "(the provider adds the brackets)")
+MATERIAL_ID = rule(r"^mat[0-9a-z]{16}$", "a material id as the API returned it (mat and 16 letters or digits)")
+MAX_MEDIA = 10
 WEB_URL = rule(r"^https?://[^\s/?#]+[^\s]*$", "an http or https URL")
 
 
@@ -79,6 +85,9 @@ class _Common(Request):
 class SmsTemplate(_Common):
     channel: Literal["sms"]
     body: Annotated[Liquid, Field(max_length=2_000)]
+    signature: str | None = Field(None, pattern=SIGNATURE, description="an SMS signature; sent only once approved")
+    media: list[Annotated[str, Field(pattern=MATERIAL_ID)]] | None = Field(
+        None, min_length=1, max_length=MAX_MEDIA, description="material ids (digital SMS); each must be ready")
     LIQUID = ("body",)
 
 
@@ -103,6 +112,8 @@ class PushTemplate(_Common):
     body: Annotated[Liquid, Field(max_length=2_048)]
     data: dict[Annotated[str, Field(pattern=PUSH_KEY)], Annotated[str, Field(max_length=1_024)]] | None = \
         Field(None, max_length=20)
+    media: list[Annotated[str, Field(pattern=MATERIAL_ID)]] | None = Field(
+        None, min_length=1, max_length=1, description="the material id of the notification's image or Lottie animation")
     LIQUID = ("title", "body", "data")
 
 

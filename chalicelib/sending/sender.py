@@ -177,7 +177,7 @@ def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], reco
     """Each message's content (rendered from its template right before the claim, so a
     retry or a resend renders it again); a message that cannot be rendered fails with the
     reason, recorded once, and is not sent."""
-    rendered = rendering.render_jobs([by_key[k][0] for k in keys])
+    rendered = rendering.render_jobs([by_key[k][0] for k in keys], now)
     contents: dict[MessageKey, dict[str, Any]] = {}
     drops: list[repo.DropWrite] = []
     give_ups: list[repo.GiveUpWrite] = []
