@@ -34,7 +34,7 @@ from chalicelib.audiences import builder, crypto, repo, uploads
 from chalicelib.audiences.messages import UploadBuild
 from chalicelib.clock import iso
 from chalicelib.config import settings
-from chalicelib.errors import Conflict, NotFound, PayloadTooLarge
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.tenancy import repo as tenancy_repo
 
 URL_EXPIRES_SECONDS = 3600
@@ -78,7 +78,8 @@ def start(audience: repo.AudienceRecord, now: datetime) -> repo.SnapshotRecord:
                 from None
         raise
     if int(head.get("ContentLength", 0)) > MAX_OBJECT_BYTES:
-        raise PayloadTooLarge(f"an id list file is at most {MAX_OBJECT_BYTES // (1024 * 1024)} MB; split it")
+        raise Conflict("file_too_large", f"an id list file is at most {MAX_OBJECT_BYTES // (1024 * 1024)} MB; "
+                                         "split it into several audiences")
     source = {**audience.source, "upload_id": audience.upload_id}
     snapshot = repo.create_snapshot(replace(audience, source=source), ids.ordered_id("snap_", now), 1, iso(now))
     job = UploadBuild(workspace_id=audience.workspace_id, audience_id=audience.audience_id,

@@ -227,3 +227,16 @@ def test_an_encrypted_list_without_a_workspace_key_fails_with_a_reason(api, work
     audience = build(api, key, audience_id, drain)
 
     assert audience["status"] == "failed" and "audience-key" in audience["reason"]
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(api, workspace, monkeypatch):
+    from chalicelib.audiences import upload_build
+
+    key = workspace.admin_key
+    audience_id = upload_audience(api, key, "user_id")
+    put_file(api, key, audience_id, b"u1\nu2\nu3\n")
+    monkeypatch.setattr(upload_build, "MAX_OBJECT_BYTES", 8)
+
+    r = api.post(f"/v1/audiences/{audience_id}/build", key=key)
+
+    assert r.status == 409 and r.json["code"] == "file_too_large"
