@@ -210,6 +210,9 @@ def estimate(workspace_id: str, request: EstimateRequest, now: datetime) -> Esti
     segment, a uniform random sample (DynamoDB splits segments by a hash of the key), read
     and scaled up."""
     source = checked_source(request.source)
+    if source["type"] == "upload":
+        raise Invalid("source.type", "an uploaded list's size is known once it is built; estimates take rules, "
+                                     "rfm or aipl sources")
     selector = builder.selector_for(source, now)
     segments = builder.plan_segments(repo.table_item_count(), ESTIMATE_SAMPLE_ITEMS, settings.audience_max_segments)
     segment = int.from_bytes(ids.new_id("").encode(), "big") % segments if segments > 1 else 0

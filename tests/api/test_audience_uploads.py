@@ -240,3 +240,8 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(api, workspace,
     r = api.post(f"/v1/audiences/{audience_id}/build", key=key)
 
     assert r.status == 409 and r.json["code"] == "file_too_large"
+
+
+def test_an_upload_source_cannot_be_estimated(api, workspace):
+    r = api.post("/v1/audiences/estimate", {"source": {"type": "upload", "id_type": "phone"}}, key=workspace.admin_key)
+    assert r.status == 400 and r.json["errors"][0]["field"] == "source.type"
