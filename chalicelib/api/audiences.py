@@ -59,3 +59,22 @@ def list_audiences(principal: Principal, query: service.AudiencesQuery) -> dict[
 def delete_audience(principal: Principal, audience_id: str) -> None:
     """Delete an audience (its snapshots expire after the grace period)."""
     service.delete(principal, workspace_of(principal), audience_id, clock.now())
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}/upload-url", "POST", role=Role.operator, response=service.UploadUrl)
+def audience_upload_url(principal: Principal, audience_id: str) -> service.UploadUrl:
+    """A presigned S3 PUT (text/csv, one hour) for an upload audience's id list."""
+    return service.upload_url(principal, workspace_of(principal), audience_id, clock.now())
+
+
+@endpoint(bp, "/v1/audiences/{audience_id}/build", "POST", role=Role.operator, response=service.Audience, status=202)
+def build_audience(principal: Principal, audience_id: str) -> service.Audience:
+    """Build a snapshot now: an upload audience reads its newest uploaded file."""
+    return service.build(principal, workspace_of(principal), audience_id, clock.now())
+
+
+@endpoint(bp, "/v1/workspace/audience-key", "PUT", role=Role.admin, body=service.AudienceKeySet,
+          response=service.AudienceKey)
+def set_audience_key(principal: Principal, body: service.AudienceKeySet) -> service.AudienceKey:
+    """Set or rotate the AES-256 key of encrypted id lists; a given key is never returned."""
+    return service.set_audience_key(workspace_of(principal), body)

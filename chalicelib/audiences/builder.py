@@ -80,6 +80,8 @@ def build(workspace_id: str, audience_id: str, now: datetime, *, total_segments:
     audience = repo.get_audience(workspace_id, audience_id)
     if audience is None:
         raise NotFound(f"no audience {audience_id}")
+    if audience.source.get("type") == "upload":  # reads its newest file, not the profiles table
+        return _upload_build.start(audience, now)
     if total_segments is None:
         count = repo.table_item_count()
         inline = count <= settings.audience_inline_items if inline is None else inline
@@ -173,3 +175,4 @@ def seal(snapshot: repo.SnapshotRecord, now: datetime) -> None:
 
 
 from chalicelib.audiences import selectors as _selectors  # noqa: E402,F401 - registers the source types' selectors
+from chalicelib.audiences import upload_build as _upload_build  # noqa: E402 - builds of upload sources

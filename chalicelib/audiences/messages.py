@@ -5,7 +5,7 @@ reason (handlers/audience_jobs.py).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -21,5 +21,14 @@ class BuildSegment(BaseModel):
     total_segments: int = Field(ge=1, le=1_000_000)
 
 
-# One kind today; a discriminated union on ``type`` when exports and uploads join it.
-QUEUE_MESSAGE: TypeAdapter[BuildSegment] = TypeAdapter(BuildSegment)
+class UploadBuild(BaseModel):
+    """Read an uploaded id list into a snapshot (audiences/upload_build.py)."""
+
+    type: Literal["upload_build"] = "upload_build"
+    workspace_id: str
+    audience_id: str
+    snapshot_id: str
+
+
+QueueMessage = Annotated[Union[BuildSegment, UploadBuild], Field(discriminator="type")]
+QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild] = TypeAdapter(QueueMessage)

@@ -21,11 +21,11 @@ from chalicelib import aws, dynamo
 from chalicelib.audiences import members
 from chalicelib.config import settings
 from chalicelib.models.audiences import (
-    AUDIENCE_SK, PAGE_PREFIX, AudienceItem, SnapshotItem, audience_pk, members_pk, page_sk, run_pk, run_sk,
-    snapshot_sk,
+    AUDIENCE_SK, PAGE_PREFIX, USAGE_PREFIX, AudienceItem, SnapshotItem, UsageItem, audience_pk, members_pk, page_sk,
+    run_pk, run_sk, snapshot_sk, usage_sk,
 )
 from chalicelib.models.base import plain
-from chalicelib.models.profiles import EventStatItem, ProfileItem
+from chalicelib.models.profiles import PROFILE_SK, EventStatItem, ProfileItem, email_key, phone_key, user_pk
 from chalicelib.profiles.repo import ProfileRecord, StatRecord
 from chalicelib.profiles.schemas import CHANNELS
 
@@ -48,6 +48,7 @@ class AudienceRecord:
     current_snapshot: str | None = None
     building_snapshot: str | None = None
     refresh: dict[str, Any] | None = None
+    upload_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class SnapshotRecord:
     reason: str | None = None
     superseded_at: str | None = None
     expires_at: int | None = None
+    upload: dict[str, Any] | None = None  # upload builds: the file's report
 
     @property
     def complete(self) -> bool:
@@ -100,6 +102,7 @@ def _audience(item: AudienceItem) -> AudienceRecord:
         created_at=item.created_at, updated_at=item.updated_at, current_snapshot=item.current_snapshot,
         building_snapshot=item.building_snapshot,
         refresh=plain(item.refresh_schedule) if item.refresh_schedule is not None else None,
+        upload_id=item.upload_id,
     )
 
 
@@ -157,6 +160,7 @@ def _snapshot(item: SnapshotItem) -> SnapshotRecord:
         matched=int(item.matched or 0), runs=runs, size=None if item.size is None else int(item.size),
         pages=None if item.pages is None else int(item.pages), built_at=item.built_at, reason=item.reason,
         superseded_at=item.superseded_at, expires_at=None if item.expires_at is None else int(item.expires_at),
+        upload=plain(item.upload) if item.upload is not None else None,
     )
 
 
@@ -474,3 +478,114 @@ def members_in(workspace_id: str, snapshot_id: str, user_ids: Iterable[str]) -> 
         found |= members.present(members.decode(raw["ids"]["B"]), pending[at:end])
         at = end  # every candidate before the next page is answered by this one
     return found
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+LOOKUP_THREADS = 16  # concurrent index Queries of an upload build (bounded: a thread pool)
+
+
+def set_upload(workspace_id: str, audience_id: str, upload_id: str, now: str) -> bool:
+    """Record the newest upload URL handed out (what the next build reads); False if the audience is gone."""
+    item = AudienceItem(pk=audience_pk(workspace_id, audience_id), sk=AUDIENCE_SK)
+    return _update_if(item, [AudienceItem.upload_id.set(upload_id), AudienceItem.updated_at.set(now)],
+                      AudienceItem.pk.exists())
+
+
+def set_upload_report(snapshot: SnapshotRecord, report: dict[str, Any]) -> None:
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    item.update(actions=[SnapshotItem.upload.set(report)])
+
+
+def _users_with(workspace_id: str, index: str, attribute: str, value: str) -> list[str]:
+    """The users whose profile holds this address key (one Query of a keys-only sparse index)."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("profiles"), IndexName=index, KeyConditionExpression="#k = :v",
+        ExpressionAttributeNames={"#k": attribute}, ExpressionAttributeValues={":v": {"S": value}},
+    )
+    return [raw["pk"]["S"][len(workspace_id) + 1:] for raw in answer.get("Items", [])]
+
+
+def users_for(workspace_id: str, id_type: str, values: Sequence[str], pool: Any = None) -> dict[str, list[str]]:
+    """The user ids each value leads to (values with no profile are left out).
+    ``user_id``: BatchGetItem of the profile keys (100 a call, keys only, eventually
+    consistent); ``phone``/``email``: one Query per value on ``by_phone``/``by_email``,
+    run on ``pool`` (a ThreadPoolExecutor) when given. Values are normalised as profiles
+    store them (E.164; lower-cased email)."""
+    if id_type == "user_id":
+        table = settings.table("profiles")
+        keys = [dynamo.key(user_pk(workspace_id, v), PROFILE_SK) for v in values]
+        raw = dynamo.batch_get({table: keys}, projection={table: "pk"}, consistent=False)[table]
+        found = {item["pk"]["S"][len(workspace_id) + 1:] for item in raw}
+        return {v: [v] for v in values if v in found}
+    index, attribute, key_of = (("by_email", "email_key", email_key) if id_type == "email"
+                                else ("by_phone", "phone_key", phone_key))
+
+    def lookup(value: str) -> list[str]:
+        return _users_with(workspace_id, index, attribute, key_of(workspace_id, value))
+
+    answers = pool.map(lookup, values) if pool is not None else map(lookup, values)
+    return {value: users for value, users in zip(values, answers) if users}
+
+
+# --- usage (running tasks and journeys that read an audience) ------------------------------
+
+def _cancelled(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def acquire_usage(workspace_id: str, audience_id: str, user_kind: str, user_id: str, now: str) -> bool:
+    """Record that ``user_kind``/``user_id`` reads the audience, counting it on the audience
+    (one transaction: the audience must exist). True when recorded now, False when it was
+    already (idempotent); raises LookupError when the audience does not exist."""
+    table, pk = settings.table("audiences"), audience_pk(workspace_id, audience_id)
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": dynamo.key(pk, AUDIENCE_SK), "UpdateExpression": "ADD in_use :one",
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": table, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+                **dynamo.key(pk, usage_sk(user_kind, user_id)), "kind": {"S": "usage"},
+                "user_kind": {"S": user_kind}, "user_id": {"S": user_id}, "since": {"S": now}}}},
+        ])
+        return True
+    except ClientError as error:
+        if not _cancelled(error):
+            raise
+    if get_audience(workspace_id, audience_id) is None:
+        raise LookupError(audience_id)
+    return False
+
+
+def release_usage(workspace_id: str, audience_id: str, user_kind: str, user_id: str) -> bool:
+    """Remove the usage and its count (one transaction); False when it was not recorded."""
+    table, pk = settings.table("audiences"), audience_pk(workspace_id, audience_id)
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": dynamo.key(pk, usage_sk(user_kind, user_id)),
+                        "ConditionExpression": "attribute_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": dynamo.key(pk, AUDIENCE_SK), "UpdateExpression": "ADD in_use :minus",
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
+        ])
+        return True
+    except ClientError as error:
+        if not _cancelled(error):
+            raise
+    # not recorded, or the audience is gone (an admin's forced path, none today): drop the usage alone
+    return dynamo.delete_if(UsageItem(pk, usage_sk(user_kind, user_id)), UsageItem.pk.exists())
+
+
+def usages(workspace_id: str, audience_id: str, limit: int = 10) -> list[tuple[str, str]]:
+    """Up to ``limit`` (user kind, user id) reading the audience: one Query."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("audiences"), ConsistentRead=True, Limit=limit,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :usage)",
+        ExpressionAttributeValues={":pk": {"S": audience_pk(workspace_id, audience_id)}, ":usage": {"S": USAGE_PREFIX}},
+    )
+    return [(raw["user_kind"]["S"], raw["user_id"]["S"]) for raw in answer.get("Items", [])]
+
+
+def delete_unused_audience(workspace_id: str, audience_id: str) -> bool:
+    """Delete the audience if it exists and nothing uses it (``in_use`` absent or 0)."""
+    item = AudienceItem(audience_pk(workspace_id, audience_id), AUDIENCE_SK)
+    return dynamo.delete_if(item, AudienceItem.pk.exists() & (AudienceItem.in_use.does_not_exist()
+                                                               | (AudienceItem.in_use <= 0)))

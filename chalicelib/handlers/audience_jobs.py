@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import clock, logs
-from chalicelib.audiences import builder
-from chalicelib.audiences.messages import QUEUE_MESSAGE
+from chalicelib.audiences import builder, upload_build
+from chalicelib.audiences.messages import QUEUE_MESSAGE, UploadBuild
 from chalicelib.handlers.messages import parse_or_dead_letter
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
@@ -34,6 +34,9 @@ def process_record(record: SQSRecord) -> None:
     job = parse_or_dead_letter(QUEUE_MESSAGE, record.body, "audience-jobs", what="job")
     if job is None:
         return
+    if isinstance(job, UploadBuild):
+        _upload(record, job)
+        return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)
     try:
@@ -45,3 +48,15 @@ def process_record(record: SQSRecord) -> None:
                                clock.now())
         raise
     logs.logger.info("audience segment", extra={"outcome": outcome})
+
+
+def _upload(record: SQSRecord, job: UploadBuild) -> None:
+    logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id)
+    try:
+        outcome = upload_build.run(job, clock.now())
+    except Exception as error:  # noqa: BLE001 - re-raised: SQS retries it, and dead-letters it after the last
+        if int(record.attributes.approximate_receive_count) >= LAST_RECEIVE:
+            logs.logger.exception("audience upload build failed for good")
+            upload_build.fail(job, f"reading the file failed {LAST_RECEIVE} times: {type(error).__name__}", clock.now())
+        raise
+    logs.logger.info("audience upload build", extra={"outcome": outcome})

@@ -2,6 +2,9 @@
 
 pk = "<workspace_id>#aud#<audience_id>": sk = "audience" (the audience) or
 "snap#<snapshot_id>" (one build; snapshot ids sort by creation time).
+pk = "<workspace_id>#aud#<audience_id>": sk = "usage#<user kind>#<user id>" (a running task or
+journey that reads the audience; the audience's ``in_use`` counts them, and delete is
+conditioned on it being 0).
 pk = "<workspace_id>#snap#<snapshot_id>": sk = "m#<first user id>" (a page of members,
 ascending; the pages of a snapshot in key order are its members in order, and the page
 that may hold a user is the last one whose first id is <= that user).
@@ -25,6 +28,7 @@ from chalicelib.models.base import BaseModel, meta
 AUDIENCE_SK = "audience"
 SNAPSHOT_PREFIX = "snap#"
 PAGE_PREFIX = "m#"
+USAGE_PREFIX = "usage#"
 
 
 def audience_pk(workspace_id: str, audience_id: str) -> str:
@@ -37,6 +41,10 @@ def snapshot_sk(snapshot_id: str) -> str:
 
 def members_pk(workspace_id: str, snapshot_id: str) -> str:
     return f"{workspace_id}#snap#{snapshot_id}"
+
+
+def usage_sk(user_kind: str, user_id: str) -> str:
+    return f"{USAGE_PREFIX}{user_kind}#{user_id}"
 
 
 def page_sk(first_id: str) -> str:
@@ -88,6 +96,8 @@ class AudienceItem(AudiencesTableItem, discriminator="audience"):
     catalog = UnicodeAttribute(null=True)  # "<workspace_id>#audiences": by_catalog's hash key
     source_type = UnicodeAttribute(null=True)  # the source's type, for the list's filter
     name_lower = UnicodeAttribute(null=True)  # the name lower-cased, for the list's name filter
+    upload_id = UnicodeAttribute(null=True)  # upload sources: the newest upload URL's id (what a build reads)
+    in_use = NumberAttribute(null=True)  # usage items under the audience (running tasks, journeys)
     by_catalog = ByCatalog()
 
 
@@ -111,6 +121,7 @@ class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
     built_at = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)  # why it failed
     superseded_at = UnicodeAttribute(null=True)
+    upload: MapAttribute[str, Any] = MapAttribute(null=True)  # upload builds: rows, matched, unmatched, ...
 
 
 class MemberPageItem(AudiencesTableItem, discriminator="members"):
@@ -127,3 +138,11 @@ class RunPageItem(AudiencesTableItem, discriminator="run"):
 
     ids = BinaryAttribute(legacy_encoding=False)
     members = NumberAttribute()
+
+
+class UsageItem(AudiencesTableItem, discriminator="usage"):
+    """A running task or journey that reads the audience (audiences.usage)."""
+
+    user_kind = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    since = UnicodeAttribute()

@@ -93,7 +93,7 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     bad = {"type": "rules", "match": "all", "conditions": [{"any": [{"attribute": "city", "op": "near", "value": 1}]}]}
 
     r = api.post("/v1/audiences", {"name": "x", "source": bad}, key=key)
-    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "upload", "id_type": "phone"}}, key=key)
+    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "task_result", "task_id": "t1"}}, key=key)
     quintiles = api.post("/v1/audiences", {"name": "x", "source": {
         "type": "rfm", "purchase_event": "purchase", "amount_property": "amount", "segments": ["important_value"]}},
         key=key)
