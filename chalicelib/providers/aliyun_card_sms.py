@@ -106,7 +106,7 @@ def unsendable(message: Outgoing, settings: Mapping[str, Any]) -> str | None:
         return "no phone number for this recipient"
     if not content.get("external_id"):
         return "a card SMS needs external_id: the approved card template's code (CARD_SMS_...)"
-    if not (content.get("sign_name") or settings.get("sign_name")):
+    if not (content.get("sign_name") or content.get("signature") or settings.get("sign_name")):
         return "Alibaba Cloud card SMS needs a signature name (the provider's sign_name setting)"
     kind = fallback_type(settings)
     if kind == "SMS" and not content.get("fallback_external_id"):
@@ -130,7 +130,7 @@ def group_key(message: Outgoing, settings: Mapping[str, Any]) -> tuple[str, ...]
     content = message.content
     kind = fallback_type(settings)
     fallback_params = json.dumps(_params(message), sort_keys=True) if kind != "NONE" else ""
-    return (str(content["external_id"]), str(content.get("sign_name") or settings["sign_name"]), kind,
+    return (str(content["external_id"]), str(content.get("sign_name") or content.get("signature") or settings["sign_name"]), kind,
             str(content.get("fallback_external_id") or ""), str(content.get("digital_external_id") or ""),
             fallback_params)
 
@@ -149,7 +149,7 @@ def send_card_params(messages: Sequence[Outgoing], settings: Mapping[str, Any]) 
     kind = fallback_type(settings)
     params = {
         "CardTemplateCode": str(content["external_id"]),
-        "SignName": str(content.get("sign_name") or settings["sign_name"]),
+        "SignName": str(content.get("sign_name") or content.get("signature") or settings["sign_name"]),
         "CardObjects": json.dumps(objects, **COMPACT),
         "FallbackType": kind,
     }

@@ -132,7 +132,7 @@ def _unsendable(message: Outgoing, settings: Mapping[str, Any]) -> str | None:
     if not message.content.get("external_id"):
         return ("Alibaba Cloud SMS sends only templates it approved: the template needs external_id "
                 "(its TemplateCode, such as SMS_123456789)")
-    if not (message.content.get("sign_name") or settings.get("sign_name")):
+    if not (message.content.get("sign_name") or message.content.get("signature") or settings.get("sign_name")):
         return "Alibaba Cloud SMS needs a signature name (the provider's sign_name setting)"
     params = message.content.get("params")
     if params is not None and not isinstance(params, Mapping):
@@ -141,7 +141,7 @@ def _unsendable(message: Outgoing, settings: Mapping[str, Any]) -> str | None:
 
 
 def _sign_name(message: Outgoing, settings: Mapping[str, Any]) -> str:
-    return str(message.content.get("sign_name") or settings["sign_name"])
+    return str(message.content.get("sign_name") or message.content.get("signature") or settings["sign_name"])
 
 
 def _params(message: Outgoing) -> dict[str, str]:

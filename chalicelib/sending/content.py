@@ -24,6 +24,7 @@ MAX_DEFAULT_CHARS = 1024
 MAX_WEBHOOK_BODY_BYTES = 65_536
 
 NAME = rule(r"^[^\x00-\x1f\x7f]{1,128}$", "a name is 1-128 characters without control characters")
+EXTERNAL_ID = rule(r"^[^\x00-\x1f\x7f]{1,256}$", "a provider template id is 1-256 characters without control characters")
 PROVIDER = rule(r"^[a-z0-9][a-z0-9_-]{0,63}$",
                 "a provider name is 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit")
 VARIABLE_WORDS = ("a variable is a name of letters, digits and '_' (starting with a letter or '_'), or a path of "
@@ -74,6 +75,8 @@ Liquid = Annotated[str, Field(min_length=1)]
 class _Common(Request):
     name: str = Field(pattern=NAME)
     provider: str | None = Field(None, pattern=PROVIDER)
+    external_id: str | None = Field(None, pattern=EXTERNAL_ID, description=(
+        "the provider-side template: Alibaba Cloud TemplateCode, WhatsApp template name, WeChat template id"))
     variables: Annotated[dict[str, Default], AfterValidator(_variables)] = Field(default_factory=dict)
 
     # The fields rendered with Liquid (each may be a string, or a map or list of strings).
@@ -88,7 +91,14 @@ class SmsTemplate(_Common):
     signature: str | None = Field(None, pattern=SIGNATURE, description="an SMS signature; sent only once approved")
     media: list[Annotated[str, Field(pattern=MATERIAL_ID)]] | None = Field(
         None, min_length=1, max_length=MAX_MEDIA, description="material ids (digital SMS); each must be ready")
-    LIQUID = ("body",)
+    params: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[Liquid, Field(max_length=500)]] | None = Field(
+        None, max_length=30, description="values of the provider template's variables (Alibaba Cloud TemplateParam), "
+                                         "each rendered with Liquid")
+    fallback_external_id: str | None = Field(None, pattern=EXTERNAL_ID,
+                                             description="card SMS: the plain SMS template sent where cards cannot show")
+    digital_external_id: str | None = Field(None, pattern=EXTERNAL_ID,
+                                            description="card SMS: the digital SMS template of the DIGITALSMS fallback")
+    LIQUID = ("body", "params")
 
 
 class EmailTemplate(_Common):
