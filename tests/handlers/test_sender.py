@@ -389,7 +389,7 @@ def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, w
     invoke(app, record(send_body(ws, "u1", "u2", "u3")))
 
     after = log[log.index("provider") + 1:]
-    assert after == ["UpdateItem"] * 3
+    assert after == ["TransactWriteItems"] * 3  # each status write with its counters (counters.repo)
     before = log[:log.index("provider")]
     assert before[0] == "BatchGetItem" and before[-3:] == ["PutItem"] * 3  # the records, (admission), the claims
 
