@@ -89,6 +89,7 @@ class MessageItem(MessagesTableItem, discriminator="message"):
     fatigue_counter = UnicodeAttribute(null=True)  # the fatigue counter sk it holds a place in (released on failure)
     counted = UnicodeSetAttribute(null=True)        # counters already incremented for it (counters.counting)
     click_keys = UnicodeSetAttribute(null=True)     # digests of the distinct clicks counted (bounded)
+    counter_owners = UnicodeSetAttribute(null=True)  # task#.. / journey#..#node#.. / campaign#.. it counts for
 
 
 class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):

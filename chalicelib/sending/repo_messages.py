@@ -133,6 +133,7 @@ def claim(write: ClaimWrite) -> bool:
         campaign_id=write.meta.campaign_id or (prev.campaign_id if prev else None),
         fatigue_counter=write.meta.fatigue_counter or (prev.fatigue_counter if prev else None),
         counted=set(prev.counted) if prev and prev.counted else None,
+        counter_owners=set(owners_of(write.key, write.meta.campaign_id or (prev.campaign_id if prev else None))) or None,
     )
     condition = MessageItem.pk.does_not_exist() if prev is None else (MessageItem.version == prev.version)
     return dynamo.save_if(item, condition)
@@ -192,6 +193,7 @@ def drop(write: DropWrite) -> bool:
         status=write.status, status_at=at, reason=write.reason,
         history=_history([HistoryItem(write.status, at, write.reason)]), version=1, attempts=0,
         idempotency_key=write.key.idempotency_key, created_at=at, campaign_id=write.meta.campaign_id,
+        counter_owners=set(owners_of(write.key, write.meta.campaign_id)) or None,
     )
     try:
         _counted_write(write.key.workspace_id, item, actions=None, condition=MessageItem.pk.does_not_exist(),
