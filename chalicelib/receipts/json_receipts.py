@@ -43,10 +43,11 @@ def parse_receipts(body: bytes) -> list[Receipt]:
     """The receipts of a verified body; ``CallbackMalformed`` (in words) when it is not that shape."""
     try:
         data: Any = json.loads(body)
-        parsed = _Body.model_validate(data)
     except (ValueError, UnicodeDecodeError):
         raise CallbackMalformed("the body is not JSON") from None
-    except ValidationError as error:
+    try:
+        parsed = _Body.model_validate(data)
+    except ValidationError as error:  # (a ValueError too: caught apart from the JSON's)
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise CallbackMalformed(f"{where}: {first['msg']}") from None
