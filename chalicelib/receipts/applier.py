@@ -4,8 +4,9 @@ Per batch: find every receipt's message by provider message id, read them (one
 BatchGetItem), fold each message's receipts into one change (``apply``, pure), put bounced
 and complained addresses on the suppression list (idempotent, before the status write so
 that a crash between the two repeats only the suppression), and write each change with its
-counters (``repo.write``, conditioned on the version read; a lost race reads that message
-again). Redelivering a batch finds everything already applied and writes nothing.
+counters (``repo.write_all``: the batch's changes in one transaction, each conditioned on
+the version read, the increments summed per owner; a message changed meanwhile is read
+and decided again). Redelivering a batch finds everything already applied and writes nothing.
 
 A receipt whose message is not found yet (it can arrive before the sender's outcome write)
 is put back on the queue with a growing delay, ``MAX_ATTEMPTS`` times, then dropped with a
@@ -61,27 +62,33 @@ def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[Queued
         if r.provider_message_id in keys:
             per_message[keys[r.provider_message_id]].append(
                 rules.Incoming(r.status, r.at, r.reason, r.address, r.url))
-    stored = repo.read(list(per_message))
-    for key, incoming in per_message.items():
-        current = stored.get(key)
-        for attempt in range(WRITE_TRIES):
-            if current is None:
+    current = repo.read(list(per_message))
+    pending = list(per_message)
+    for attempt in range(WRITE_TRIES):
+        updates: list[tuple[tuple[str, str], rules.Change]] = []
+        for key in pending:
+            stored = current.get(key)
+            if stored is None:
                 done.counts["vanished"] += 1
-                break
-            outcome = rules.apply(current, incoming)
-            for s in outcome.suppress:
-                repo_fatigue.suppress(current.workspace_id, s.channel, s.address, s.reason, now)
+                continue
+            outcome = rules.apply(stored, per_message[key])
+            for s in outcome.suppress:  # idempotent, and before the status write
+                repo_fatigue.suppress(stored.workspace_id, s.channel, s.address, s.reason, now)
                 done.counts["suppressed"] += 1
             if outcome.change is None:
                 done.counts["unchanged"] += 1
-                break
-            if repo.write(current, outcome.change, clock.iso(now)):
-                done.counts["moved" if outcome.change.moved else "clicked_again"] += 1
-                break
-            dynamo.backoff(attempt)
-            current = repo.read_one(key)
-        else:
-            raise RuntimeError(f"message {key[0]}|{key[1]} kept changing while receipts were applied")
+            else:
+                updates.append((key, outcome.change))
+        written = repo.write_all([repo.update_for(current[k], change, clock.iso(now)) for k, change in updates])
+        for (key, change), ok in zip(updates, written):
+            if ok:
+                done.counts["moved" if change.moved else "clicked_again"] += 1
+        pending = [key for (key, _), ok in zip(updates, written) if not ok]
+        if not pending:
+            return
+        dynamo.backoff(attempt)
+        current.update(repo.read(pending))  # changed by another writer meanwhile: decide again
+    raise RuntimeError(f"{len(pending)} message(s) kept changing while receipts were applied")
 
 
 def _put_back(workspace_id: str, provider: str, unmatched: list[tuple[QueuedReceipt, int]], done: Applied) -> None:

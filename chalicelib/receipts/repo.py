@@ -3,9 +3,9 @@
 * find:  one Query per provider message id on the keys-only ``by_provider_id`` index
          (GSIs cannot be batch-read), run on a few threads;
 * read:  one BatchGetItem (strongly consistent) for the messages found;
-* write: per message that changes, a transaction of the message's UpdateItem (condition
-         ``version = :read``) and its counter shards' ``ADD``s, so counts move with the
-         status or not at all; a plain UpdateItem when nothing is counted (a repeated click).
+* write: the batch's changed messages in one transaction (up to 90 a transaction), each
+         an UpdateItem conditioned on ``version = :read``, with one ``ADD`` per counter
+         owner summing the batch's increments: counts move with the statuses or not at all.
 """
 from __future__ import annotations
 
@@ -78,9 +78,8 @@ def _owners_from_key(item: MessageItem) -> tuple[str, ...]:
     return tuple(owners)
 
 
-def write(stored: Stored, change: Change, now_iso: str) -> bool:
-    """Store the change if the message is still at the version read; False when another
-    writer got there first (read again and decide again)."""
+def update_for(stored: Stored, change: Change, now_iso: str) -> counters_repo.CountedUpdate:
+    """The conditional update (``version = :read``) that stores a change, with its counts."""
     actions: list[Any] = [MessageItem.version.add(1)]
     if change.moved:
         actions += [MessageItem.status.set(change.status), MessageItem.status_at.set(now_iso),
@@ -92,16 +91,11 @@ def write(stored: Stored, change: Change, now_iso: str) -> bool:
         actions.append(MessageItem.counted.set(set(change.counted)))
     if change.new_click_keys:
         actions.append(MessageItem.click_keys.add(set(change.new_click_keys)))
-    item = MessageItem(stored.pk, stored.sk)
-    condition = MessageItem.version == stored.version
-    try:
-        with dynamo.lost_race_on_conflict():
-            if change.deltas:
-                with dynamo.transaction() as tx:
-                    tx.update(item, actions=actions, condition=condition)
-                    counters_repo.add_to_transaction(tx, stored.workspace_id, list(stored.owners), change.deltas)
-            else:
-                item.update(actions=actions, condition=condition)
-        return True
-    except dynamo.LostRace:
-        return False
+    return counters_repo.CountedUpdate(MessageItem(stored.pk, stored.sk), actions, MessageItem.version == stored.version,
+                                       stored.workspace_id, stored.owners, change.deltas)
+
+
+def write_all(updates: Sequence[counters_repo.CountedUpdate]) -> list[bool]:
+    """Store the changes of a batch and their counters (``counters.repo.commit``); False for
+    a message another writer changed since it was read."""
+    return counters_repo.commit(updates)

@@ -222,3 +222,31 @@ def test_a_chat_reply_becomes_a_message_received_event_on_the_senders_profile(ap
     assert events.status == 200, events.json
     received = [e for e in events.json["items"] if e["name"] == "message_received"]
     assert len(received) == 1 and received[0]["properties"]["text"] == "STOP?"
+
+
+def test_a_message_changed_between_read_and_write_is_decided_again_and_the_rest_written(app, ws, at, monkeypatch):
+    from chalicelib.receipts import repo as receipts_repo
+    from chalicelib.receipts.queue import ReceiptsMessage
+
+    one = sent_message(ws, "sbx", "p-1", now=START)
+    two = sent_message(ws, "sbx", "p-2", user_id="u2", now=START)
+    real_read = receipts_repo.read
+    raced = []
+
+    def read_then_a_concurrent_writer(keys):
+        found = real_read(keys)
+        if not raced:  # another invocation applies an open of p-1 right after our read
+            raced.append(True)
+            applier.apply_batch([ReceiptsMessage(workspace_id=ws, provider="sbx", receipts=[
+                {"provider_message_id": "p-1", "status": "opened", "at": "2026-11-26T09:00:09Z"}])], START)
+        return found
+
+    monkeypatch.setattr(receipts_repo, "read", read_then_a_concurrent_writer)
+    invoke(app, receipts_record(ws, {"provider_message_id": "p-1", "status": "clicked", "at": "2026-11-26T09:00:20Z",
+                                     "url": "https://shop.example/a"},
+                                {"provider_message_id": "p-2", "status": "delivered", "at": "2026-11-26T09:00:05Z"}))
+
+    assert (status_of(one), status_of(two)) == ("clicked", "delivered")
+    counted = counters.read(ws, "task#t1")
+    assert {k: counted[k] for k in ("delivered", "opened", "unique_clicks", "clicked")} == {
+        "delivered": 2, "opened": 1, "unique_clicks": 1, "clicked": 1}
