@@ -150,8 +150,7 @@ class OutcomeWrite:
     counted: frozenset[str] = frozenset()  # what the record had counted when read (a resend's)
 
 
-def record_outcome(write: OutcomeWrite) -> bool:
-    """The provider's answer, by the claimant only (False: the claim is no longer ours)."""
+def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
     w = write.written
     actions: list[Any] = [
         MessageItem.status.set(w.status), MessageItem.status_at.set(clock.iso(write.now)),
@@ -164,15 +163,45 @@ def record_outcome(write: OutcomeWrite) -> bool:
                     MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}")]
     if w.cost is not None:
         actions.append(MessageItem.cost.set(w.cost))
-    condition = (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
+    return actions, (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
+
+
+def record_outcome(write: OutcomeWrite) -> bool:
+    """The provider's answer, by the claimant only (False: the claim is no longer ours)."""
+    actions, condition = _outcome_actions(write)
     try:
         _counted_write(write.key.workspace_id, MessageItem(write.key.pk, write.key.sk), actions=actions, condition=condition,
-                       owners=owners_of(write.key, write.campaign_id), status=w.status, counted=write.counted,
-                       cost=w.cost)
+                       owners=owners_of(write.key, write.campaign_id), status=write.written.status,
+                       counted=write.counted, cost=write.written.cost)
         return True
     except dynamo.LostRace:
         logs.logger.error("claim lost before its outcome was written", extra={"message": str(write.key)})
         return False
+
+
+def record_outcomes(writes: Sequence[OutcomeWrite]) -> list[bool]:
+    """The answers of one provider call: the counted ones (sent, failed) in as few
+    transactions as fit, their increments summed per owner (``counters.repo.commit``);
+    releases for a retry (nothing counted) as plain conditional updates. False: the claim
+    is no longer ours."""
+    counted: list[int] = []
+    updates: list[counters_repo.CountedUpdate] = []
+    for i, write in enumerate(writes):
+        decided = counting.on_status(write.written.status, write.counted, cost=write.written.cost)
+        if not decided:
+            continue
+        actions, condition = _outcome_actions(write)
+        counted.append(i)
+        updates.append(counters_repo.CountedUpdate(
+            MessageItem(write.key.pk, write.key.sk), [*actions, MessageItem.counted.set(set(decided.counted))],
+            condition, write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)), decided.deltas))
+    done: dict[int, bool] = dict(zip(counted, counters_repo.commit(updates)))
+    plain = [i for i in range(len(writes)) if i not in done]
+    done.update(zip(plain, parallel(record_outcome, [writes[i] for i in plain])))
+    for i, ok in done.items():
+        if not ok and i in counted:
+            logs.logger.error("claim lost before its outcome was written", extra={"message": str(writes[i].key)})
+    return [done[i] for i in range(len(writes))]
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
     failed_now = []
-    for write, done in zip(writes, repo.parallel(repo.record_outcome, writes)):
+    for write, done in zip(writes, repo.record_outcomes(writes)):
         report.counts[write.written.status if done else "lost_claim"] += 1
         if done and write.written.status == "failed":
             failed_now.append(write.key)

@@ -142,10 +142,10 @@ def through_the_app(api, monkeypatch):
     monkeypatch.setattr(sandbox_poster, "transport", post)
 
 
-def send_through_the_sandbox(ws_id: str, *users: str, **extra: Any) -> None:
+def send_through_the_sandbox(ws_id: str, *users: str, task_id: str = "t1", **extra: Any) -> None:
     from chalicelib.sending.queue import ProviderRef, Recipient, SendMessage, enqueue
 
-    enqueue([SendMessage(workspace_id=ws_id, channel="sms", provider=ProviderRef(name="sbx"), task_id="t1",
+    enqueue([SendMessage(workspace_id=ws_id, channel="sms", provider=ProviderRef(name="sbx"), task_id=task_id,
                          recipients=[Recipient(user_id=u, to=f"+86138000000{i:02d}", content={"text": "hi"})
                                      for i, u in enumerate(users)], **extra)], clock.now())
 
@@ -250,3 +250,23 @@ def test_a_message_changed_between_read_and_write_is_decided_again_and_the_rest_
     counted = counters.read(ws, "task#t1")
     assert {k: counted[k] for k in ("delivered", "opened", "unique_clicks", "clicked")} == {
         "delivered": 2, "opened": 1, "unique_clicks": 1, "clicked": 1}
+
+
+def test_the_senders_decisions_are_counted_per_task_and_campaign(api, app, workspace, drain, at):
+    from chalicelib.sending import steps
+
+    put_sandbox(api, workspace)
+    assert api.put("/v1/fatigue-rules/sms", {"max_messages": 1, "period": "day"},
+                   key=workspace.admin_key).status == 200
+    steps._settings_cache.clear()
+    send_through_the_sandbox(workspace.id, "u1", "u2", task_id="t1", campaign_id="cmp_9")
+    drain()
+    send_through_the_sandbox(workspace.id, "u1", task_id="t2", campaign_id="cmp_9")
+    drain()
+    send_through_the_sandbox(workspace.id, "u1", task_id="t2", campaign_id="cmp_9")  # redelivered: counted once
+    drain()
+
+    first, second, campaign = (counters.read(workspace.id, owner) for owner in ("task#t1", "task#t2", "campaign#cmp_9"))
+    assert (first["targeted"], first["sent"], first["cost"]) == (2, 2, 0)
+    assert (second["targeted"], second["sent"], second["dropped_fatigue"]) == (1, 0, 1)
+    assert (campaign["targeted"], campaign["sent"], campaign["dropped_fatigue"]) == (3, 2, 1)
