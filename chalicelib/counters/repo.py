@@ -86,7 +86,7 @@ def _commit_part(updates: Sequence[CountedUpdate], live: list[int], written: lis
     for attempt in range(TRANSACTION_TRIES):
         if not live:
             return
-        sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(int))  # counts stay integers
         for i in live:
             for owner in updates[i].owners:
                 for name, value in updates[i].deltas.items():
