@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.providers.base import Provider
 
 CACHE_SECONDS = 60.0
@@ -26,8 +28,8 @@ def credentials(provider: Provider) -> dict[str, Any]:
         return hit[1]
     try:
         value = provider.config.credentials()
-    except Exception as error:  # noqa: BLE001 - a missing secret is "no credentials", said by the caller
-        if type(error).__name__ != "ResourceNotFoundException":
+    except ClientError as error:  # a missing secret is "no credentials": the parser says which one is needed
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
         value = {}
     with _lock:

@@ -202,3 +202,23 @@ def test_a_subscription_confirmation_is_confirmed_by_fetching_its_url(api, works
 
     assert r.status == 200 and r.body == b"subscribed"
     assert [req.path for req, _ in httpserver.log if req.path == "/confirm"] == ["/confirm"]
+
+
+def test_a_webhook_account_without_a_signing_secret_refuses_receipts_in_words(api, workspace, drain):
+    r = api.put("/v1/providers/hook", {"channel": "webhook", "kind": "webhook",
+                                       "settings": {"url": "https://example.com/hook"}}, key=workspace.admin_key)
+    assert r.status == 200, r.json
+    body = receipts_body({"provider_message_id": "h-1", "status": "delivered", "at": iso()})
+
+    reply = post(api, workspace.id, "hook", body, signed("anything", body))
+
+    assert reply.status == 401 and "signing_secret" in reply.json["detail"]
+
+
+def test_a_sandbox_account_gets_a_receipt_secret_once_and_keeps_it(api, workspace):
+    first = put_sandbox(api, workspace)
+    again = put_sandbox(api, workspace, open_rate=0.9)
+
+    reply = api.get("/v1/providers/sbx", key=workspace.admin_key)
+    assert first == again and len(first) == 64
+    assert reply.json["credentials_set"] == ["receipt_secret"] and first not in reply.body.decode()
