@@ -16,7 +16,7 @@ from typing import Any, cast
 
 TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences", "campaigns", "journeys")
 BUCKETS = ("uploads",)
-QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq")
+QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq", "receipts", "receipts-dlq")
 
 
 def _int(name: str, default: int) -> int:

@@ -113,6 +113,9 @@ class Record:
     history: tuple[HistoryItem, ...] = ()
     provider_message_id: str | None = None
     created_at: str | None = None
+    campaign_id: str | None = None
+    fatigue_counter: str | None = None   # the fatigue counter it holds a place in (sender.release on failure)
+    counted: frozenset[str] = frozenset()  # counters already incremented for it (counters.counting)
 
 
 def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason: str | None) -> tuple[HistoryItem, ...]:
@@ -129,7 +132,9 @@ def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason:
 
 @dataclass(frozen=True)
 class Send:
-    """Go on to the claim and the provider."""
+    """Go on to the claim and the provider (holding a place in this fatigue counter, if any)."""
+
+    fatigue_counter: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ ALIYUN = ("access_key_id", "access_key_secret")
 KINDS: dict[str, Kind] = {
     "sandbox": Kind(("sms", "email", "push", "wechat", "wechat_template", "whatsapp", "viber", "webhook"),
                     {"failure_rate": (int, float), "open_rate": (int, float), "click_rate": (int, float),
-                     "receipt_delay_seconds": (int, float)}, max_batch=100),
-    "ses": Kind(EMAIL, {"from_address": str, "configuration_set": str, "region": str},
+                     "receipt_delay_seconds": (int, float)}, ("receipt_secret",), max_batch=100),
+    "ses": Kind(EMAIL, {"from_address": str, "configuration_set": str, "region": str, "sns_topic_arn": str},
                 required_settings=("from_address",), max_batch=50),
     "sms_aws": Kind(SMS, {"origination_identity": str, "configuration_set": str, "message_type": str, "region": str},
                     max_batch=20),

@@ -78,9 +78,9 @@ class Report:
             self.retry[job.record_id] = max(seconds, self.retry.get(job.record_id, 0))
 
 
-def _meta(job: Job) -> repo.Meta:
+def _meta(job: Job, fatigue_counter: str | None = None) -> repo.Meta:
     return repo.Meta(job.recipient.user_id, job.message.channel, job.message.provider.name,
-                     job.message.provider.kind or "unknown")
+                     job.message.provider.kind or "unknown", job.message.campaign_id, fatigue_counter)
 
 
 def _group_key(job: Job) -> tuple[str, str, str, str, str]:
@@ -164,16 +164,18 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
         report.counts["outcome_unknown" if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
-    claimable += _apply_steps(fresh, by_key, now, report, steps)
-    contents = _render(claimable, by_key, records, now, report)
+    admitted = _apply_steps(fresh, by_key, now, report, steps)
+    holds = {key: counter for key, counter in admitted.items() if counter}
+    claimable += list(admitted)
+    contents = _render(claimable, by_key, records, now, report, holds)
     claimable = [k for k in claimable if k in contents]
     size = provider.batch_size
     for start in range(0, len(claimable), size):
-        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents)
+        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents, holds)
 
 
 def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
-            now: datetime, report: Report) -> dict[MessageKey, dict[str, Any]]:
+            now: datetime, report: Report, holds: Mapping[MessageKey, str]) -> dict[MessageKey, dict[str, Any]]:
     """Each message's content (rendered from its template right before the claim, so a
     retry or a resend renders it again); a message that cannot be rendered fails with the
     reason, recorded once, and is not sent."""
@@ -192,17 +194,23 @@ def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], reco
         else:
             contents[key] = outcome
     writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
+    failed_now = []
     for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
         report.counts["render_failed" if done else "lost_race"] += 1
         if not done:  # another delivery wrote the record meanwhile: look again shortly
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+        else:
+            failed_now.append(write.key)
+    _release_fatigue(failed_now, by_key, records, holds, report)
     return contents
 
 
 def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], now: datetime,
-                 report: Report, steps: Sequence[Step]) -> list[MessageKey]:
-    """Deferral and the steps' decisions for messages never seen before; returns those to send."""
+                 report: Report, steps: Sequence[Step]) -> dict[MessageKey, str | None]:
+    """Deferral and the steps' decisions for messages never seen before; returns those to
+    send, each with the fatigue counter it took a place in (None: none)."""
     decided: dict[MessageKey, Decision] = {}
+    holds: dict[MessageKey, str] = {}
     for key in fresh:
         not_before = by_key[key][0].message.not_before
         if not_before is not None and not_before > now:
@@ -214,6 +222,8 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
         for key, decision in step(pending, now).items():
             if not isinstance(decision, Send):
                 decided.setdefault(key, decision)
+            elif decision.fatigue_counter:
+                holds[key] = decision.fatigue_counter
     drops = [repo.DropWrite(k, _meta(by_key[k][0]), d.status, d.reason, now)
              for k, d in decided.items() if isinstance(d, Drop)]
     for write, done in zip(drops, repo.parallel(repo.drop, drops)):
@@ -224,7 +234,7 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
     if deferred:
         _requeue(deferred, by_key, now)
         report.counts["deferred"] += len(deferred)
-    return [k for k in fresh if k not in decided]
+    return {k: holds.get(k) for k in fresh if k not in decided}
 
 
 def _requeue(later: Sequence[tuple[MessageKey, datetime]], by_key: Mapping[MessageKey, list[Job]], now: datetime) -> None:
@@ -240,14 +250,15 @@ def _requeue(later: Sequence[tuple[MessageKey, datetime]], by_key: Mapping[Messa
 
 def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
                        records: Mapping[MessageKey, rules.Record], now: datetime, report: Report,
-                       contents: Mapping[MessageKey, dict[str, Any]]) -> None:
+                       contents: Mapping[MessageKey, dict[str, Any]], holds: Mapping[MessageKey, str]) -> None:
     """Claim, one provider call for what was claimed, and the outcomes: the crash window is
     between ``provider.send`` returning and ``repo.record_outcome`` for each message."""
     keys = _within_rate_limit(provider, keys, by_key, report)
     if not keys:
         return
     lease = rules.lease_until(now)
-    claims = [repo.ClaimWrite(k, _meta(by_key[k][0]), uuid.uuid4().hex, lease, now, records.get(k)) for k in keys]
+    claims = [repo.ClaimWrite(k, _meta(by_key[k][0], holds.get(k)), uuid.uuid4().hex, lease, now, records.get(k))
+              for k in keys]
     won = [c for c, ok in zip(claims, repo.parallel(repo.claim, claims)) if ok]
     for lost in (c for c in claims if c not in won):
         report.counts["lost_race"] += 1
@@ -266,12 +277,17 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         cost = result.cost if result.cost is not None else provider.config.cost_per_message
         written = rules.after_call(history, result.outcome, at, reason=result.reason,
                                    provider_message_id=result.provider_message_id, cost=cost)
-        writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now))
+        writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now,
+                                        claim.meta.campaign_id, previous.counted if previous else frozenset()))
         if written.status == "queued":
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
-    for write, done in zip(writes, repo.parallel(repo.record_outcome, writes)):
+    failed_now = []
+    for write, done in zip(writes, repo.record_outcomes(writes)):
         report.counts[write.written.status if done else "lost_claim"] += 1
+        if done and write.written.status == "failed":
+            failed_now.append(write.key)
+    _release_fatigue(failed_now, by_key, records, holds, report)
     logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})
 
@@ -295,6 +311,20 @@ def _within_rate_limit(provider: providers.Provider, keys: Sequence[MessageKey],
         _requeue([(key, until) for key in refused], by_key, now)
         report.counts["rate_limited"] += len(refused)
     return keys[:permitted]
+
+
+def _release_fatigue(failed: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
+                     records: Mapping[MessageKey, rules.Record], holds: Mapping[MessageKey, str], report: Report) -> None:
+    """Give back the fatigue places of messages that failed for good (never sent): a crash
+    before this leaves the place taken, which costs the user one message of the period."""
+    from chalicelib.sending import repo_fatigue, steps  # steps imports this module
+
+    for key in failed:
+        record = records.get(key)
+        counter = holds.get(key) or (record.fatigue_counter if record else None)
+        if counter and repo_fatigue.release_slot(key.workspace_id, by_key[key][0].recipient.user_id, counter,
+                                                 steps.message_id(key)):
+            report.counts["fatigue_released"] += 1
 
 
 def _outgoing(job: Job, key: MessageKey, content: dict[str, Any]) -> providers.Outgoing:
