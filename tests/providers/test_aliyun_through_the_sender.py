@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timezone
 
 from chalicelib import aws
 from chalicelib.config import settings
-from chalicelib.sending import repo_messages
+from chalicelib.sending import repo_messages, signature_service
+from chalicelib.sending.signatures import SignatureIn
 from tests.handlers.test_sender import invoke, record, stored
 from tests.providers.test_aliyun_sms import CREDS, OK, signed_form
 
@@ -16,6 +18,9 @@ def test_a_batch_goes_out_as_one_signed_send_batch_sms_and_each_message_keeps_it
     ws = "ws_" + uuid.uuid4().hex[:12]
     aws.secretsmanager().create_secret(Name=f"marketing-automation/{settings.stage}/{ws}/providers/ali",
                                        SecretString=json.dumps(CREDS))
+    now = datetime.now(timezone.utc)  # the SMS signature the account names is reviewed like any other
+    signature_service.create(ws, SignatureIn(name="Shop"), now)
+    signature_service.approve(ws, "Shop", None, now)
     httpserver.expect_request("/", method="POST").respond_with_json(OK)
     body = {"type": "send", "workspace_id": ws, "channel": "sms", "task_id": "tsk_1",
             "provider": {"name": "ali", "kind": "aliyun_sms",
