@@ -71,6 +71,9 @@ RETRYABLE = {
     45011: "the API is called too often",
     45047: "too many customer-service messages to this user before they reply",
     45028: "the account has no mass-send quota left",
+    40001: "WeChat refused the access token even after a refresh",
+    42001: "WeChat refused the access token even after a refresh",
+    40014: "WeChat refused the access token even after a refresh",
 }
 PERMANENT = {
     40003: "the openid is not valid for this account",
