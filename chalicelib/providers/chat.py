@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.providers.base import CallbackMalformed, Outgoing, Provider, Result
+from chalicelib.providers.base import CallbackMalformed, CallbackRejected, Outgoing, Provider, Result
 from chalicelib.sending import repo_service_window, service_window
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -62,7 +62,6 @@ def credentials(provider: Provider, required: Sequence[str]) -> dict[str, Any] |
 
 def callback_credential(provider: Provider, name: str) -> str:
     """A credential a callback is verified with; a provider without it rejects callbacks."""
-    from chalicelib.providers.base import CallbackRejected
     try:
         value = provider.config.credentials().get(name)
     except ClientError:

@@ -39,16 +39,19 @@ def read(workspace_id: str, provider: str) -> Stored:
                   lease_until=int(item.get("lease_until", {}).get("N", 0)))
 
 
-def take_lease(workspace_id: str, provider: str, now: int, seconds: int, unless_token_is_not: str | None) -> str | None:
+def take_lease(workspace_id: str, provider: str, now: int, seconds: int, unless_token_is_not: str | None,
+               usable_until: int | None = None) -> str | None:
     """Take the right to fetch a new token for ``seconds``; None when another invocation
     holds it, or when the stored token is no longer ``unless_token_is_not`` (someone
-    already replaced the token being refreshed, or stored one when there was none)."""
+    already replaced the token being refreshed), or, when there is no token to replace,
+    when a token valid beyond ``usable_until`` (default ``now``) is already stored."""
     owner = uuid.uuid4().hex
     condition = "(attribute_not_exists(lease_until) OR lease_until < :now)"
     values = {":now": {"N": str(now)}, ":until": {"N": str(now + seconds)}, ":owner": {"S": owner},
               ":kind": {"S": "provider_token"}}
     if unless_token_is_not is None:
-        condition += " AND (attribute_not_exists(#token) OR token_expires_at <= :now)"
+        condition += " AND (attribute_not_exists(#token) OR token_expires_at <= :usable)"
+        values[":usable"] = {"N": str(usable_until if usable_until is not None else now)}
     else:
         condition += " AND (attribute_not_exists(#token) OR #token = :stale)"
         values[":stale"] = {"S": unless_token_is_not}

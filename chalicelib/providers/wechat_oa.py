@@ -98,6 +98,11 @@ _memory: dict[tuple[str, str], tuple[str, int]] = {}
 _memory_lock = threading.Lock()
 
 
+def _wait(seconds: float) -> None:
+    """Wait for the invocation holding the lease (tests observe it)."""
+    time.sleep(seconds)
+
+
 class TokenError(Exception):
     def __init__(self, result: Result):
         super().__init__(result.reason)
@@ -160,7 +165,8 @@ class Tokens:
             if self._usable(stored.token, stored.expires_at, stale):
                 return self._remember(str(stored.token), stored.expires_at)
             now = int(clock.now().timestamp())
-            owner = repo_tokens.take_lease(self.workspace_id, self.name, now, LEASE_SECONDS, stale)
+            owner = repo_tokens.take_lease(self.workspace_id, self.name, now, LEASE_SECONDS, stale,
+                                           usable_until=now + TOKEN_MARGIN_SECONDS)
             if owner is not None or waited >= LEASE_SECONDS:
                 # ours to fetch (or the holder never wrote: fetch anyway, the stable token
                 # API answers the same token to every caller)
@@ -173,7 +179,7 @@ class Tokens:
                 expires_at = int(clock.now().timestamp()) + lifetime
                 repo_tokens.store(self.workspace_id, self.name, token, expires_at)
                 return self._remember(token, expires_at)
-            time.sleep(WAIT_STEP_SECONDS)
+            _wait(WAIT_STEP_SECONDS)
             waited += WAIT_STEP_SECONDS
 
     def _remember(self, token: str, expires_at: int) -> str:

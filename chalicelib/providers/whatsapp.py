@@ -141,11 +141,11 @@ class WhatsappProvider(Provider):
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
         def one(index: int) -> Result:
-            if index in refused:
-                return refused[index]
             message = batch[index]
             if not recipient(message.to):
                 return Result("permanent", reason="the profile has no whatsapp address")
+            if index in refused:
+                return refused[index]
             answer = chat.call(lambda: http.post(url, json=body_of(message), headers=headers), LABEL)
             return answer if isinstance(answer, Result) else outcome_of(answer)
 

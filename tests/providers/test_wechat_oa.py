@@ -108,9 +108,15 @@ def test_the_token_is_reused_by_a_later_invocation_through_dynamodb(wechat, http
         ["TOKEN1", "TOKEN1"]
 
 
-def test_two_concurrent_invocations_fetch_the_token_once(wechat):
+def test_two_concurrent_invocations_fetch_the_token_once(wechat, monkeypatch):
     provider = wechat(tokens=TokenServer(delay=0.5))
     found: list[str] = []
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+    monkeypatch.setattr(wechat_oa, "_wait", wait)
 
     def invocation():
         found.append(wechat_oa.Tokens(provider, APP_ID, APP_SECRET).current())
@@ -123,6 +129,7 @@ def test_two_concurrent_invocations_fetch_the_token_once(wechat):
 
     assert found == ["TOKEN1", "TOKEN1"]
     assert len(provider.tokens.calls) == 1
+    assert waits  # the second invocation waited for the first one's token
 
 
 def test_an_expired_token_answer_refreshes_the_token_once_and_retries_the_call(wechat, httpserver):
@@ -304,3 +311,18 @@ def test_template_and_mass_send_job_events_become_receipts(wechat, event, status
 def test_a_signed_post_not_in_the_documented_plaintext_shape_is_malformed(wechat, body, query):
     with pytest.raises(CallbackMalformed):
         wechat().handle_callback(callback("POST", body, query=signed_query(**query)))
+
+
+def test_a_stored_token_about_to_expire_is_replaced_without_waiting_for_a_lease(wechat, httpserver, monkeypatch):
+    httpserver.expect_request("/cgi-bin/message/template/send").respond_with_json({"errcode": 0, "msgid": 1})
+    provider = wechat()
+    repo_tokens.store(provider.config.workspace_id, provider.config.name, "OLD", int(NOW.timestamp()) + 60)
+    waits: list[float] = []
+    monkeypatch.setattr(wechat_oa, "_wait", waits.append)
+
+    [result] = provider.send([template_message(provider)])
+
+    assert result.outcome == "accepted"
+    assert waits == []  # it took the lease at once
+    assert len(provider.tokens.calls) == 1
+    assert requests_to(httpserver, "/cgi-bin/message/template/send")[0].args["access_token"] == "TOKEN1"
