@@ -14,6 +14,10 @@ from chalicelib.providers import aliyun_card_sms  # noqa: F401 - registers the k
 from chalicelib.providers import aliyun_dm  # noqa: F401 - registers the kind
 from chalicelib.providers import twilio  # noqa: F401 - registers the kind
 from chalicelib.providers import http_sms  # noqa: F401 - registers the kind
+from chalicelib.providers import wechat_oa  # noqa: F401 - registers the kind
+from chalicelib.providers import umeng  # noqa: F401 - registers the kind
+from chalicelib.providers import whatsapp  # noqa: F401 - registers the kind
+from chalicelib.providers import viber  # noqa: F401 - registers the kind
 from chalicelib.providers.base import Outgoing, Provider, ProviderConfig, Result, build, register
 
 __all__ = ["Outgoing", "Provider", "ProviderConfig", "Result", "build", "register"]

@@ -37,13 +37,10 @@ from chalicelib.providers import aliyun, aliyun_sms
 from chalicelib.providers.base import (
     Callback, CallbackResult, Outgoing, Provider, ProviderConfig, Result, register, register_callback,
 )
-from chalicelib.providers.defaults import with_defaults
 
 FALLBACK_TYPES = ("SMS", "DIGITALSMS", "NONE")
 MAX_BATCH = 100  # SendBatchCardSms: at most 100 numbers per request; we use the same for CardObjects
-# Published defaults: SendCardSms "单用户 QPS 限制为 1000 次/秒" (the rate limit);
-# batch size as SendBatchCardSms; card SMS pricing is per rendered card, by contract: no cost.
-DEFAULTS = {"rate_limit": 1000, "batch_size": MAX_BATCH}
+# Published defaults (rate limit, cost): providers_config.KINDS, with their sources.
 COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 
 # Resolves material ids to Alibaba media resource ids (GetMediaResourceId) when a card
@@ -68,9 +65,6 @@ class AliyunCardSms(Provider):
     kind = "aliyun_card_sms"
     channels = frozenset({"sms"})
     max_batch = MAX_BATCH
-
-    def __init__(self, config: ProviderConfig):
-        super().__init__(with_defaults(config, DEFAULTS))
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         settings = self.config.settings

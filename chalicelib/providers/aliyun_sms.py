@@ -37,15 +37,11 @@ from chalicelib.providers.base import (
     Callback, CallbackMalformed, CallbackRejected, CallbackResult, Outgoing, Provider, ProviderConfig, Receipt, Result,
     register, register_callback,
 )
-from chalicelib.providers.defaults import with_defaults
 
 ENDPOINT = "https://dysmsapi.aliyuncs.com"
 VERSION = "2017-05-25"
 MAX_BATCH = 100  # SendBatchSms: "up to 100 mobile numbers" per request
-# Published defaults: batch size from SendBatchSms (100 numbers per call); cost from
-# Alibaba Cloud's mainland China SMS price list (CNY 0.045 a message at the first tier);
-# no default rate limit: the SendSms reference names none we could confirm.
-DEFAULTS = {"batch_size": MAX_BATCH, "cost_per_message": 0.045}
+# Published defaults (rate limit, cost): providers_config.KINDS, with their sources.
 
 # Permanent with the provider's reason (SMS API error codes); anything not listed as
 # retryable is permanent too, these are the ones a campaign author will meet.
@@ -75,9 +71,6 @@ class AliyunSms(Provider):
     kind = "aliyun_sms"
     channels = frozenset({"sms"})
     max_batch = MAX_BATCH
-
-    def __init__(self, config: ProviderConfig):
-        super().__init__(with_defaults(config, DEFAULTS))
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)

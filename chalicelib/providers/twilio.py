@@ -32,15 +32,11 @@ from chalicelib.providers.base import (
     Callback, CallbackMalformed, CallbackRejected, CallbackResult, Outgoing, Provider, ProviderConfig, Receipt,
     ReceiptStatus, Result, register, register_callback,
 )
-from chalicelib.providers.defaults import with_defaults
 
 ENDPOINT = "https://api.twilio.com"
 CLIENT = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
 CONCURRENCY = 8
-# Published default: a US/Canada long code sends one message segment a second ("How
-# quickly can I send SMS messages?"; toll-free 3, short code 30+, other countries 10).
-# Prices vary by destination: no default cost.
-DEFAULTS = {"rate_limit": 1.0}
+# Published defaults (rate limit, cost): providers_config.KINDS, with their sources.
 
 # Error dictionary: these mean the recipient cannot be reached; the reason starts with
 # "unsubscribed" for 21610 so the sender's suppression can recognise an opt-out (STOP).
@@ -86,9 +82,6 @@ class Twilio(Provider):
     kind = "twilio"
     channels = frozenset({"sms", "whatsapp"})
     max_batch = 50  # our chunk; Twilio creates one message per request
-
-    def __init__(self, config: ProviderConfig):
-        super().__init__(with_defaults(config, DEFAULTS))
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         if not batch:

@@ -30,6 +30,10 @@ class Kind:
     credentials: tuple[str, ...] = ()
     required_settings: tuple[str, ...] = ()
     max_batch: int = 1
+    # The provider's published defaults, used when the account sets none (sources in
+    # docs/providers.md): messages per second, and cost per message.
+    rate_limit: float | None = None
+    cost_per_message: float | None = None
 
 
 SMS, EMAIL = ("sms",), ("email",)
@@ -52,25 +56,39 @@ KINDS: dict[str, Kind] = {
                   ("sasl_username", "sasl_password"), ("bootstrap_servers",), max_batch=100),
     # aliyun_*: chalicelib/providers/aliyun_sms.py, aliyun_card_sms.py, aliyun_dm.py (docs/providers.md).
     # callback_token protects the unsigned SmsReport push (?token= in the receipts URL).
+    # SendBatchSms: up to 100 numbers per call; CNY 0.045 a message at the first tier of the
+    # mainland price list; no published rate limit we could confirm.
     "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN + ("callback_token",), ("sign_name",),
-                       max_batch=100),  # SendBatchSms: up to 100 numbers per call
+                       max_batch=100, cost_per_message=0.045),
+    # SendCardSms: 1000 requests/s per user; SendBatchCardSms: 100 numbers; priced per card by contract.
     "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str, "fallback_type": str, "sms_up_extend_code": str},
-                            ALIYUN + ("callback_token",), ("sign_name",), max_batch=100),
+                            ALIYUN + ("callback_token",), ("sign_name",), max_batch=100, rate_limit=1000.0),
     "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str, "tag_name": str,
                               "click_trace": bool, "reply_to": bool}, ALIYUN, ("account_name",), max_batch=50),
+    # A US/Canada long code sends one segment a second ("How quickly can I send SMS messages?");
+    # prices vary by destination.
     "twilio": Kind(SMS + ("whatsapp",), {"from_number": str, "messaging_service_sid": str},
-                   ("account_sid", "auth_token"), max_batch=50),
+                   ("account_sid", "auth_token"), max_batch=50, rate_limit=1.0),
     "http_sms": Kind(SMS, {"url": str, "method": str, "headers": dict, "body": dict, "encoding": str,
                            "success_status": list, "success_path": str, "success_value": (str, int),
                            "id_path": str, "error_path": str, "receipt_id_path": str, "receipt_status_path": str,
                            "receipt_status_map": dict, "receipt_items_path": str, "receipt_encoding": str,
                            "receipt_auth": str, "receipt_signature_header": str},
                      ("token", "receipt_secret"), ("url",), max_batch=50),
-    "wechat_oa": Kind(("wechat", "wechat_template"), {"app_id": str}, ("app_secret",), ("app_id",)),
-    "umeng": Kind(("push",), {"app_key": str, "platform": str}, ("app_master_secret",), ("app_key",)),
-    "whatsapp": Kind(("whatsapp",), {"phone_number_id": str, "api_version": str}, ("access_token",),
-                     ("phone_number_id",)),
-    "viber": Kind(("viber",), {"sender_name": str}, ("auth_token",), ("sender_name",)),
+    # WeChat charges nothing per message; its limits are daily quotas, not a rate.
+    "wechat_oa": Kind(("wechat", "wechat_template"), {"app_id": str, "send_mode": str},
+                      ("app_secret", "token", "encoding_aes_key"), ("app_id",), max_batch=1000, cost_per_message=0.0),
+    # U-Push: listcast takes at most 500 device tokens; the basic service is free.
+    "umeng": Kind(("push",), {"app_key": str, "platform": str, "production_mode": bool}, ("app_master_secret",),
+                  ("app_key",), max_batch=500, cost_per_message=0.0),
+    # WhatsApp Cloud API: 80 messages per second per business phone number by default
+    # ("Throughput"); prices are per country and category, so no default cost.
+    "whatsapp": Kind(("whatsapp",), {"phone_number_id": str, "api_version": str},
+                     ("access_token", "app_secret", "verify_token"), ("phone_number_id",), max_batch=50, rate_limit=80.0),
+    # Viber publishes no per-second limit (only 100 unanswered messages per user an hour)
+    # and prices per country beyond the free monthly messages.
+    "viber": Kind(("viber",), {"sender_name": str, "sender_avatar": str}, ("auth_token",), ("sender_name",),
+                  max_batch=50),
 }
 RATES = ("failure_rate", "open_rate", "click_rate")
 
@@ -195,6 +213,15 @@ def to_api(record: ProviderRecord) -> Provider:
         credentials_missing=missing_credentials(record.kind, set(record.credential_names)),
         created_at=record.created_at, updated_at=record.updated_at,
     )
+
+
+def published_defaults(kind_name: str) -> dict[str, float]:
+    """The kind's published rate limit and cost per message, for an account that sets none."""
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        return {}
+    found = {"rate_limit": kind.rate_limit, "cost_per_message": kind.cost_per_message}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def batch_size_of(record: ProviderRecord) -> int:
