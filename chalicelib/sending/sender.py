@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
-from chalicelib.sending import providers_config, rate_limit, rendering, repo_providers, repo_rate
+from chalicelib.sending import rate_limit, rendering, repo_providers, repo_rate
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
 from chalicelib.sending.providers_config import ProviderRecord
@@ -127,7 +127,7 @@ def _with_providers(jobs: Sequence[Job], now: datetime, report: Report) -> list[
                                                             account.kind if account else "unknown"),
                                          "failed", reason, now))
             continue
-        settings = {**providers_config.published_defaults(account.kind), **account.settings, **{name: value for name, value in (
+        settings = {**account.settings, **{name: value for name, value in (
             ("rate_limit", account.rate_limit), ("batch_size", account.batch_size),
             ("cost_per_message", account.cost_per_message), ("endpoint", account.endpoint)) if value is not None}}
         resolved = job.message.model_copy(update={"provider": ref.model_copy(update={
