@@ -19,6 +19,8 @@ class BuildSegment(BaseModel):
     snapshot_id: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1, le=1_000_000)
+    phase: Literal["values", "members"] = "members"  # "values": the first pass of a two-pass build
+    inline: bool = False  # run in the caller (small tables), so the next pass runs inline too
 
 
 # One kind today; a discriminated union on ``type`` when exports and uploads join it.

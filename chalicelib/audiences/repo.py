@@ -56,6 +56,7 @@ class RunRef:
 
     attempt: str
     pages: int
+    groups: dict[str, int] = field(default_factory=dict)  # users per segment/stage name the segment saw
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,21 @@ class SnapshotRecord:
     reason: str | None = None
     superseded_at: str | None = None
     expires_at: int | None = None
+    phase: str | None = None  # "values" | "members" for two-pass builds; None: one pass
+    values_done: frozenset[int] = frozenset()
+    value_runs: dict[int, RunRef] = field(default_factory=dict)
+    prepared: str | None = None  # the first pass's result (JSON), e.g. RFM cut points
+    distribution: dict[str, int] | None = None
 
     @property
     def complete(self) -> bool:
         """Every segment has marked itself done."""
         return len(self.done_segments) == self.total_segments
+
+    @property
+    def values_complete(self) -> bool:
+        """Every segment has counted its values (the first pass of a two-pass build)."""
+        return len(self.values_done) == self.total_segments
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,8 @@ def get_audience(workspace_id: str, audience_id: str) -> AudienceRecord | None:
 # --- snapshots ------------------------------------------------------------------------------
 
 def _snapshot(item: SnapshotItem) -> SnapshotRecord:
-    runs = {int(seg): RunRef(str(ref["attempt"]), int(ref["pages"])) for seg, ref in plain(item.runs).items()}
+    runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.runs).items()}
+    value_runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.value_runs or {}).items()}
     return SnapshotRecord(
         workspace_id=item.workspace_id, audience_id=item.audience_id, snapshot_id=item.snapshot_id,
         status=item.status, source=plain(item.source), started_at=item.started_at,
@@ -157,10 +169,18 @@ def _snapshot(item: SnapshotItem) -> SnapshotRecord:
         matched=int(item.matched or 0), runs=runs, size=None if item.size is None else int(item.size),
         pages=None if item.pages is None else int(item.pages), built_at=item.built_at, reason=item.reason,
         superseded_at=item.superseded_at, expires_at=None if item.expires_at is None else int(item.expires_at),
+        phase=item.phase, values_done=frozenset(int(s) for s in item.values_done or ()), value_runs=value_runs,
+        prepared=item.prepared,
+        distribution=None if item.distribution is None else {k: int(v) for k, v in plain(item.distribution).items()},
     )
 
 
-def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str) -> SnapshotRecord:
+def _run_ref(ref: Any) -> RunRef:
+    return RunRef(str(ref["attempt"]), int(ref["pages"]), {str(k): int(v) for k, v in (ref.get("groups") or {}).items()})
+
+
+def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str,
+                    phase: str | None = None) -> SnapshotRecord:
     """Start a build: the snapshot (building, with the audience's source as it is now), and
     the audience told which build is the newest (its status says building only while it has
     no ready snapshot)."""
@@ -168,7 +188,7 @@ def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: 
     item = SnapshotItem(
         pk=audience_pk(ws, aud), sk=snapshot_sk(snapshot_id), workspace_id=ws, audience_id=aud,
         snapshot_id=snapshot_id, status="building", source=dict(audience.source), started_at=started_at,
-        total_segments=total_segments, matched=0, runs={},
+        total_segments=total_segments, matched=0, runs={}, phase=phase, value_runs={} if phase else None,
     )
     item.save(condition=SnapshotItem.pk.does_not_exist())
     actions: list[Action] = [AudienceItem.building_snapshot.set(snapshot_id), AudienceItem.updated_at.set(started_at)]
@@ -194,7 +214,8 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     try:
         item.update(
             actions=[SnapshotItem.done_segments.add({segment}), SnapshotItem.matched.add(matched),
-                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages,
+                                                          "groups": dict(run.groups)})],
             condition=(SnapshotItem.status == "building") & ~SnapshotItem.done_segments.contains(segment),
         )
     except UpdateError as error:
@@ -204,12 +225,15 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     return _snapshot(item)
 
 
-def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str) -> bool:
+def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str,
+               distribution: dict[str, int] | None = None) -> bool:
     """building -> ready, once; False if it was not building any more."""
     item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
-    return _update_if(item, [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
-                             SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)],
-                      SnapshotItem.status == "building")
+    actions = [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
+               SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)]
+    if distribution is not None:
+        actions.append(SnapshotItem.distribution.set(distribution))
+    return _update_if(item, actions, SnapshotItem.status == "building")
 
 
 def mark_failed(snapshot: SnapshotRecord, reason: str, now: str) -> bool:
@@ -474,3 +498,55 @@ def members_in(workspace_id: str, snapshot_id: str, user_ids: Iterable[str]) -> 
         found |= members.present(members.decode(raw["ids"]["B"]), pending[at:end])
         at = end  # every candidate before the next page is answered by this one
     return found
+
+
+# --- two-pass builds: the first pass's per-segment values (audiences/rfm_build.py) ----------
+
+VALUES_PREFIX = "v#"
+
+
+def write_values(snapshot: SnapshotRecord, segment: int, attempt: str, chunks: Sequence[bytes],
+                 expires_at: int) -> RunRef:
+    """Store one attempt's first-pass summary of a segment (compressed chunks, each well under
+    400 KB) beside the segment's run, under keys no other attempt uses."""
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    items = [{"pk": {"S": pk}, "sk": {"S": VALUES_PREFIX + run_sk(attempt, number)}, "kind": {"S": "run"},
+              "ids": {"B": chunk}, "members": {"N": "0"}, "expires_at": {"N": str(expires_at)}}
+             for number, chunk in enumerate(chunks)]
+    dynamo.batch_put(settings.table("audiences"), items)
+    return RunRef(attempt, len(items))
+
+
+def read_values(snapshot: SnapshotRecord, segment: int, run: RunRef) -> Iterator[bytes]:
+    """The chunks a segment's kept first-pass attempt wrote, in order."""
+    if run.pages == 0:
+        return
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    low, high = VALUES_PREFIX + run_sk(run.attempt, 0), VALUES_PREFIX + run_sk(run.attempt, run.pages - 1)
+    for raw in _query_pages(pk, low, high):
+        yield raw["ids"]["B"]
+
+
+def mark_values_done(snapshot: SnapshotRecord, segment: int, run: RunRef) -> SnapshotRecord | None:
+    """Count a segment's first pass once (as ``mark_segment_done`` does for members): None
+    when it was counted already or the build left the first pass."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    try:
+        item.update(
+            actions=[SnapshotItem.values_done.add({segment}),
+                     SnapshotItem.value_runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+            condition=(SnapshotItem.status == "building") & (SnapshotItem.phase == "values")
+            & ~SnapshotItem.values_done.contains(segment),
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _snapshot(item)
+
+
+def mark_prepared(snapshot: SnapshotRecord, prepared: str) -> bool:
+    """First pass -> member pass, once, with its result; False if another delivery did it."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("members"), SnapshotItem.prepared.set(prepared)],
+                      (SnapshotItem.status == "building") & (SnapshotItem.phase == "values"))

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from chalicelib import clock, ids, pagination
 from chalicelib.config import settings
-from chalicelib.audiences import aipl, builder, repo, rfm
+from chalicelib.audiences import aipl, builder, repo, rfm, rfm_build
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Invalid, NotFound, Unavailable
 from chalicelib.schemas import Request, Response, parse
@@ -47,6 +47,8 @@ class Audience(Response):
     built_at: str | None = None
     reason: str | None = None
     snapshot: Snapshot | None = Field(None, description="the snapshot tasks and journeys read now")
+    distribution: dict[str, int] | None = Field(
+        None, description="rfm: purchasers per segment; aipl: users per stage (of the snapshot in use, counted by its build)")
     building: Snapshot | None = Field(None, description="a refresh under way")
     created_at: str
 
@@ -91,11 +93,7 @@ def checked_source(data: dict[str, Any]) -> dict[str, Any]:
     if kind == "rules":
         return parse_source(data, prefix="source").to_json()
     if kind == "rfm":
-        source = parse(rfm.RfmSource, data, prefix="source")
-        if rfm.needs_cutpoints(source):
-            raise Invalid("source.thresholds", "RFM quintile scores cannot be built yet; give thresholds "
-                                               "(recency_days, frequency, monetary) and select segments")
-        return source.model_dump(mode="json", exclude_unset=True)
+        return parse(rfm.RfmSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
     if kind == "aipl":
         return parse(aipl.AiplSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
     raise Invalid("source.type", "one of rules, rfm, aipl, upload, task_result")
@@ -115,7 +113,8 @@ def to_api(record: repo.AudienceRecord) -> Audience:
     return Audience(id=record.audience_id, name=record.name, visibility=record.visibility, source=record.source,
                     status=status, size=current.size if current else None,
                     built_at=current.built_at if current else None, reason=shown.reason if shown else None,
-                    snapshot=view(current), building=view(shown), created_at=record.created_at)
+                    snapshot=view(current), building=view(shown), created_at=record.created_at,
+                    distribution=current.distribution if current else None)
 
 
 def _visible(principal: Principal, record: repo.AudienceRecord | None, audience_id: str) -> repo.AudienceRecord:
@@ -194,8 +193,13 @@ def estimate(workspace_id: str, request: EstimateRequest, now: datetime) -> Esti
     segment, a uniform random sample (DynamoDB splits segments by a hash of the key), read
     and scaled up."""
     source = checked_source(request.source)
-    selector = builder.selector_for(source, now)
     segments = builder.plan_segments(repo.table_item_count(), ESTIMATE_SAMPLE_ITEMS, settings.audience_max_segments)
     segment = int.from_bytes(ids.new_id("").encode(), "big") % segments if segments > 1 else 0
-    matched = builder.select(selector, repo.scan_segment(workspace_id, segment, segments, selector.needs_events()))
+    if builder.first_pass_of(source) is not None:  # RFM quintiles: cut points of the same sample
+        sample = list(repo.scan_segment(workspace_id, segment, segments, True))
+        selector = builder.selector_for(source, now, rfm_build.sample_prepared(source, sample, now))
+        matched = builder.select(selector, sample)
+    else:
+        selector = builder.selector_for(source, now)
+        matched = builder.select(selector, repo.scan_segment(workspace_id, segment, segments, selector.needs_events()))
     return Estimate(size=len(matched) * segments, exact=segments == 1, sampled_fraction=1 / segments)

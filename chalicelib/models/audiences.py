@@ -111,6 +111,14 @@ class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
     built_at = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)  # why it failed
     superseded_at = UnicodeAttribute(null=True)
+    # Two-pass builds (RFM quintiles, audiences/rfm_build.py): phase "values" while segments
+    # collect value counts (``values_done``, ``value_runs``), then "members" with ``prepared``
+    # (the cut points, JSON) that every member segment scores against. None: one pass.
+    phase = UnicodeAttribute(null=True)
+    values_done = NumberSetAttribute(null=True)
+    value_runs: MapAttribute[str, Any] = MapAttribute(null=True)  # segment -> {"attempt", "pages"}
+    prepared = UnicodeAttribute(null=True)
+    distribution: MapAttribute[str, Any] = MapAttribute(null=True)  # segment/stage name -> users, once ready
 
 
 class MemberPageItem(AudiencesTableItem, discriminator="members"):
