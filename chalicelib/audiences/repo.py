@@ -550,3 +550,10 @@ def mark_prepared(snapshot: SnapshotRecord, prepared: str) -> bool:
     item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
     return _update_if(item, [SnapshotItem.phase.set("members"), SnapshotItem.prepared.set(prepared)],
                       (SnapshotItem.status == "building") & (SnapshotItem.phase == "values"))
+
+
+def mark_members_queued(snapshot: SnapshotRecord) -> bool:
+    """The member pass of a two-pass build is queued (phase members -> queued), so a
+    redelivered first-pass job does not queue it again."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("queued")], SnapshotItem.phase == "members")

@@ -10,7 +10,8 @@ thresholds is built in two fan-outs over the same parallel-scan segments:
    (``repo.mark_values_done``, the same conditional counter as the member pass). The
    segment completing the set merges every kept summary, computes the cut points
    (``rfm.cutpoints``), stores them on the snapshot once (``repo.mark_prepared``: phase
-   values -> members) and queues the member pass.
+   values -> members) and queues the member pass (phase -> queued; a redelivered first-pass
+   job that finds the phase still at members queues it again: member jobs are idempotent).
 2. members: the usual segments, whose selector scores each purchaser against the stored
    cut points and counts users per segment name (the snapshot's distribution).
 
@@ -126,8 +127,8 @@ class RfmFirstPass:
         if job.segment in snapshot.values_done:
             if snapshot.phase == "values" and snapshot.values_complete:
                 self.finish(snapshot, job, now)  # the completing delivery stopped before storing the cut points
-            elif snapshot.phase == "members" and not snapshot.done_segments:
-                start_members(snapshot, job, now)  # it may have stopped before queueing the member pass
+            elif snapshot.phase == "members":
+                start_members(snapshot, job, now)  # it stopped between storing the cut points and queueing
             return "already_done"
         if snapshot.phase != "values":
             return "already_done"
@@ -166,10 +167,12 @@ def start_members(snapshot: repo.SnapshotRecord, job: BuildSegment, now: datetim
                          snapshot_id=snapshot.snapshot_id, segment=segment, total_segments=snapshot.total_segments,
                          phase="members", inline=job.inline) for segment in range(snapshot.total_segments)]
     if job.inline:
+        repo.mark_members_queued(snapshot)
         for member_job in jobs:
             builder.run_segment(member_job, now)
     else:
         builder.send(jobs)
+        repo.mark_members_queued(snapshot)
 
 
 FIRST_PASS = RfmFirstPass()

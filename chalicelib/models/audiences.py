@@ -113,7 +113,8 @@ class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
     superseded_at = UnicodeAttribute(null=True)
     # Two-pass builds (RFM quintiles, audiences/rfm_build.py): phase "values" while segments
     # collect value counts (``values_done``, ``value_runs``), then "members" with ``prepared``
-    # (the cut points, JSON) that every member segment scores against. None: one pass.
+    # (the cut points, JSON) that every member segment scores against, "queued" once the
+    # member pass is on the queue. None: one pass.
     phase = UnicodeAttribute(null=True)
     values_done = NumberSetAttribute(null=True)
     value_runs: MapAttribute[str, Any] = MapAttribute(null=True)  # segment -> {"attempt", "pages"}
