@@ -43,7 +43,6 @@ from chalicelib.profiles.repo import StatRecord
 from chalicelib.schemas import parse
 
 CHUNK_RAW_BYTES = 256 * 1024
-_DIMENSIONS = ("r", "f", "m")
 
 
 # --- the summary's stored form (pure) ----------------------------------------------------
@@ -51,8 +50,9 @@ _DIMENSIONS = ("r", "f", "m")
 def encode_values(values: rfm.RfmValues) -> list[bytes]:
     """Lines ``<dimension> <value> <count>`` (floats in repr, which round-trips exactly),
     cut into compressed chunks of at most ``CHUNK_RAW_BYTES`` raw bytes. Never empty."""
-    lines: Iterator[str] = (f"{dim} {value!r} {count}" for dim, counts in
-                            zip(_DIMENSIONS, (values.recency, values.frequency, values.monetary))
+    dimensions: list[tuple[str, Mapping[Any, int]]] = [
+        ("r", values.recency), ("f", values.frequency), ("m", values.monetary)]
+    lines: Iterator[str] = (f"{dim} {value!r} {count}" for dim, counts in dimensions
                             for value, count in sorted(counts.items()))
     chunks: list[bytes] = []
     part: list[str] = []
@@ -175,4 +175,4 @@ def start_members(snapshot: repo.SnapshotRecord, job: BuildSegment, now: datetim
         repo.mark_members_queued(snapshot)
 
 
-FIRST_PASS = RfmFirstPass()
+FIRST_PASS: RfmFirstPass = RfmFirstPass()
