@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import ids, logs
-from chalicelib.audiences import builder, repo, rfm
+from chalicelib.audiences import repo, rfm
 from chalicelib.audiences.messages import BuildSegment
 from chalicelib.clock import iso, parse_iso
 from chalicelib.events.aggregates import Stat
@@ -43,6 +43,7 @@ from chalicelib.profiles.repo import StatRecord
 from chalicelib.schemas import parse
 
 CHUNK_RAW_BYTES = 256 * 1024
+RUN_TTL_SECONDS = 2 * 86_400  # as the member pass's runs (builder.RUN_TTL_SECONDS)
 
 
 # --- the summary's stored form (pure) ----------------------------------------------------
@@ -137,7 +138,7 @@ class RfmFirstPass:
         values = rfm.collect(rfm.source_facts(source, stats_of(c.stats), moment)
                              for c in repo.scan_segment(job.workspace_id, job.segment, job.total_segments, True))
         ref = repo.write_values(snapshot, job.segment, ids.new_id("a"), encode_values(values),
-                                int(now.timestamp()) + builder.RUN_TTL_SECONDS)
+                                int(now.timestamp()) + RUN_TTL_SECONDS)
         counted = repo.mark_values_done(snapshot, job.segment, ref)
         if counted is None:
             again = repo.get_snapshot(job.workspace_id, job.audience_id, job.snapshot_id)
@@ -163,6 +164,8 @@ class RfmFirstPass:
 
 
 def start_members(snapshot: repo.SnapshotRecord, job: BuildSegment, now: datetime) -> None:
+    from chalicelib.audiences import builder  # builder registers this pass (through selectors)
+
     jobs = [BuildSegment(workspace_id=snapshot.workspace_id, audience_id=snapshot.audience_id,
                          snapshot_id=snapshot.snapshot_id, segment=segment, total_segments=snapshot.total_segments,
                          phase="members", inline=job.inline) for segment in range(snapshot.total_segments)]
