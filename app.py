@@ -1,6 +1,6 @@
 """The Chalice app: registers blueprints, middleware and queue handlers. Nothing else."""
-from chalice import Chalice, CORSConfig
-from chalice.app import SQSEvent
+from chalice import Chalice, CORSConfig, Rate
+from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import aws
 from chalicelib.config import settings
@@ -8,6 +8,7 @@ from chalicelib.api import audiences, events, fatigue, meta, profiles, providers
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
+from chalicelib.handlers import schedule as schedule_handler
 from chalicelib.handlers import sends as sends_handler
 
 aws.enable_tracing()
@@ -32,3 +33,8 @@ def on_sends(event: SQSEvent) -> dict:
 @app.on_sqs_message(queue="audience-jobs", batch_size=2)
 def on_audience_jobs(event: SQSEvent) -> dict:
     return audience_jobs.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def every_minute(event: CloudWatchEvent) -> dict:
+    return schedule_handler.handle(event.to_dict(), event.context)

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences")
+TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences", "schedule")
 BUCKETS = ("uploads",)
 QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq")
 

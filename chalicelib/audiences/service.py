@@ -14,6 +14,7 @@ from pydantic import Field
 from chalicelib import clock, ids, pagination
 from chalicelib.config import settings
 from chalicelib.audiences import aipl, builder, repo, rfm, rfm_build
+from chalicelib.audiences import refresh as audience_refresh
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Invalid, NotFound, Unavailable
 from chalicelib.schemas import Request, Response, parse
@@ -27,6 +28,7 @@ class AudienceCreate(Request):
     name: str = Field(min_length=1, max_length=100)
     visibility: Literal["private", "public"] = "private"
     source: dict[str, Any] = Field(description='{"type": "rules", "match": "all|any", "conditions": [...]}')
+    refresh: audience_refresh.Refresh | None = Field(None, description="rebuild every N hours, days or weeks")
 
 
 class Snapshot(Response):
@@ -51,6 +53,7 @@ class Audience(Response):
         None, description="rfm: purchasers per segment; aipl: users per stage (of the snapshot in use, counted by its build)")
     building: Snapshot | None = Field(None, description="a refresh under way")
     created_at: str
+    refresh: dict[str, Any] | None = Field(None, description="{every, unit}: rebuilt periodically")
 
 
 class EstimateRequest(Request):
@@ -114,7 +117,7 @@ def to_api(record: repo.AudienceRecord) -> Audience:
                     status=status, size=current.size if current else None,
                     built_at=current.built_at if current else None, reason=shown.reason if shown else None,
                     snapshot=view(current), building=view(shown), created_at=record.created_at,
-                    distribution=current.distribution if current else None)
+                    distribution=current.distribution if current else None, refresh=record.refresh)
 
 
 def _visible(principal: Principal, record: repo.AudienceRecord | None, audience_id: str) -> repo.AudienceRecord:
@@ -132,10 +135,13 @@ def create(principal: Principal, workspace_id: str, request: AudienceCreate, now
         workspace_id=workspace_id, audience_id=ids.ordered_id("aud", now), name=request.name,
         visibility=request.visibility, source=source, owner_key_id=principal.key_id, status="building",
         created_at=stamp, updated_at=stamp,
+        refresh=request.refresh.model_dump(mode="json") if request.refresh else None,
     )
     if not repo.create_audience(record):
         raise Unavailable("an audience with this id appeared meanwhile; try again")
     builder.build(workspace_id, record.audience_id, now)
+    if request.refresh is not None:
+        audience_refresh.schedule_first(workspace_id, record.audience_id, request.refresh, now)
     return to_api(repo.get_audience(workspace_id, record.audience_id) or record)
 
 
