@@ -5,7 +5,7 @@ reason (handlers/audience_jobs.py).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -23,5 +23,14 @@ class BuildSegment(BaseModel):
     inline: bool = False  # run in the caller (small tables), so the next pass runs inline too
 
 
-# One kind today; a discriminated union on ``type`` when exports and uploads join it.
-QUEUE_MESSAGE: TypeAdapter[BuildSegment] = TypeAdapter(BuildSegment)
+class RunExport(BaseModel):
+    """Deliver (more of) an export, from its checkpoint (audiences/exports.py)."""
+
+    type: Literal["run_export"] = "run_export"
+    workspace_id: str
+    audience_id: str
+    export_id: str
+
+
+QueueMessage = Annotated[Union[BuildSegment, RunExport], Field(discriminator="type")]
+QUEUE_MESSAGE: TypeAdapter[BuildSegment | RunExport] = TypeAdapter(QueueMessage)

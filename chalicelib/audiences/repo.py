@@ -24,6 +24,7 @@ from chalicelib.models.audiences import (
     AUDIENCE_SK, PAGE_PREFIX, AudienceItem, SnapshotItem, audience_pk, members_pk, page_sk, run_pk, run_sk,
     snapshot_sk,
 )
+from chalicelib.models.audiences import ExportItem, export_sk
 from chalicelib.models.base import plain
 from chalicelib.models.profiles import EventStatItem, ProfileItem
 from chalicelib.profiles.repo import ProfileRecord, StatRecord
@@ -557,3 +558,97 @@ def mark_members_queued(snapshot: SnapshotRecord) -> bool:
     redelivered first-pass job does not queue it again."""
     item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
     return _update_if(item, [SnapshotItem.phase.set("queued")], SnapshotItem.phase == "members")
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportRecord:
+    workspace_id: str
+    audience_id: str
+    export_id: str
+    snapshot_id: str
+    target: str
+    spec: dict[str, Any]
+    status: str
+    created_at: str
+    rows: int = 0
+    batches: int = 0
+    cursor: str | None = None
+    offset: int = 0
+    key: str | None = None
+    upload_id: str | None = None
+    parts: dict[int, str] = field(default_factory=dict)
+    reason: str | None = None
+    finished_at: str | None = None
+
+
+def _export(item: ExportItem) -> ExportRecord:
+    return ExportRecord(
+        workspace_id=item.workspace_id, audience_id=item.audience_id, export_id=item.export_id,
+        snapshot_id=item.snapshot_id, target=item.target, spec=plain(item.spec), status=item.status,
+        created_at=item.created_at, rows=int(item.rows or 0), batches=int(item.batches or 0), cursor=item.cursor,
+        offset=int(item.offset or 0), key=item.key, upload_id=item.upload_id,
+        parts={int(n): str(tag) for n, tag in plain(item.parts).items()}, reason=item.reason,
+        finished_at=item.finished_at,
+    )
+
+
+def create_export(record: ExportRecord, expires_at: int) -> bool:
+    item = ExportItem(
+        pk=audience_pk(record.workspace_id, record.audience_id), sk=export_sk(record.export_id),
+        workspace_id=record.workspace_id, audience_id=record.audience_id, export_id=record.export_id,
+        snapshot_id=record.snapshot_id, target=record.target, spec=dict(record.spec), status=record.status,
+        created_at=record.created_at, rows=0, batches=0, offset=0, key=record.key, expires_at=expires_at,
+    )
+    return dynamo.save_if(item, ExportItem.pk.does_not_exist())
+
+
+def get_export(workspace_id: str, audience_id: str, export_id: str) -> ExportRecord | None:
+    try:
+        return _export(ExportItem.get(audience_pk(workspace_id, audience_id), export_sk(export_id),
+                                      consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def checkpoint_export(export: ExportRecord, *, cursor: str, offset: int, rows: int, batches: int,
+                      upload_id: str | None = None, parts: dict[int, str] | None = None) -> bool:
+    """Record what is acknowledged (absolute counts), while the export is running."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.cursor.set(cursor), ExportItem.offset.set(offset), ExportItem.rows.set(rows),
+                             ExportItem.batches.set(batches)]
+    if upload_id is not None:
+        actions.append(ExportItem.upload_id.set(upload_id))
+    if parts is not None:
+        actions.append(ExportItem.parts.set({str(n): tag for n, tag in parts.items()}))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def start_upload(export: ExportRecord, upload_id: str) -> bool:
+    """Keep the multipart upload of an s3 export (once; a twin run's is aborted)."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    return _update_if(item, [ExportItem.upload_id.set(upload_id), ExportItem.parts.set({})],
+                      (ExportItem.status == "running") & ExportItem.upload_id.does_not_exist())
+
+
+def finish_export(export: ExportRecord, status: str, finished_at: str, *, rows: int | None = None,
+                  batches: int | None = None, reason: str | None = None) -> bool:
+    """running -> done | failed, once."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.status.set(status), ExportItem.finished_at.set(finished_at)]
+    if rows is not None:
+        actions.append(ExportItem.rows.set(rows))
+    if batches is not None:
+        actions.append(ExportItem.batches.set(batches))
+    if reason is not None:
+        actions.append(ExportItem.reason.set(reason))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def pages_from(workspace_id: str, snapshot_id: str, first: str | None) -> Iterator[tuple[str, list[str]]]:
+    """A snapshot's pages (sort key, ids) in order from the page ``first`` (a page sort key,
+    included) or from the start; a few pages per Query."""
+    low = first or _PAGES_FROM
+    for raw in _query_pages(members_pk(workspace_id, snapshot_id), low, _PAGES_TO):
+        yield raw["sk"]["S"], members.decode(raw["ids"]["B"])

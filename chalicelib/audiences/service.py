@@ -145,6 +145,11 @@ def create(principal: Principal, workspace_id: str, request: AudienceCreate, now
     return to_api(repo.get_audience(workspace_id, record.audience_id) or record)
 
 
+def visible(principal: Principal, workspace_id: str, audience_id: str) -> repo.AudienceRecord:
+    """The audience if this caller may see and use it, else NotFound."""
+    return _visible(principal, repo.get_audience(workspace_id, audience_id), audience_id)
+
+
 def get(principal: Principal, workspace_id: str, audience_id: str) -> Audience:
     return to_api(_visible(principal, repo.get_audience(workspace_id, audience_id), audience_id))
 

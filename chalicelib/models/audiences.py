@@ -136,3 +136,35 @@ class RunPageItem(AudiencesTableItem, discriminator="run"):
 
     ids = BinaryAttribute(legacy_encoding=False)
     members = NumberAttribute()
+
+
+EXPORT_PREFIX = "export#"
+
+
+def export_sk(export_id: str) -> str:
+    return EXPORT_PREFIX + export_id
+
+
+class ExportItem(AudiencesTableItem, discriminator="export"):
+    """One export of a snapshot's members (pk = the audience's, sk = "export#<id>").
+    ``cursor`` is the page being delivered ("m#<first id>") and ``offset`` how many of its
+    members are acknowledged: a resumed run starts there. s3 exports keep their multipart
+    upload and the parts uploaded (each ends at a checkpoint)."""
+
+    workspace_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    export_id = UnicodeAttribute()
+    snapshot_id = UnicodeAttribute()
+    target = UnicodeAttribute()  # s3 | webhook | kafka
+    spec: MapAttribute[str, Any] = MapAttribute()  # the request without secrets
+    status = UnicodeAttribute()  # running | done | failed
+    rows = NumberAttribute(default=0)
+    batches = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    offset = NumberAttribute(default=0)
+    key = UnicodeAttribute(null=True)  # s3: the object
+    upload_id = UnicodeAttribute(null=True)
+    parts: MapAttribute[str, Any] = MapAttribute(null=True)  # part number -> ETag
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)
