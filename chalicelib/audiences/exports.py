@@ -60,6 +60,7 @@ from chalicelib.sending.providers_config import NAME, URL
 
 PART_BYTES = 8 * 1024 * 1024  # S3 parts are at least 5 MiB but the last
 PAGES_PER_RUN = 200  # member pages one run delivers before queueing its continuation
+RUN_SECONDS = 600.0  # or after this long (the audience-jobs function's timeout is 900 s)
 BACKOFF_SECONDS: tuple[float, ...] = (1.0, 4.0, 15.0)  # waits between webhook attempts (4 attempts)
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 KAFKA_TIMEOUT_SECONDS = 30.0
@@ -347,7 +348,13 @@ def _checkpoint(export: repo.ExportRecord, progress: Progress, *, with_parts: bo
 
 # --- s3 ---
 
+def _enough(pages: int, started: float) -> bool:
+    """Whether this run has done its share (pages or time) and should queue its continuation."""
+    return pages >= PAGES_PER_RUN or time.monotonic() - started > RUN_SECONDS
+
+
 def _run_s3(export: repo.ExportRecord, progress: Progress) -> str:
+    started = time.monotonic()
     s3, bucket = aws.s3(), settings.bucket("uploads")
     assert export.key is not None
     upload_id = export.upload_id
@@ -385,7 +392,7 @@ def _run_s3(export: repo.ExportRecord, progress: Progress) -> str:
             flush()
             buffer.clear()
             pending_rows = 0
-            if pages >= PAGES_PER_RUN and not last:
+            if _enough(pages, started) and not last:
                 return "continued"
     if buffer or not progress.parts:
         if progress.cursor is None:
@@ -438,6 +445,7 @@ def post_signed(client: Any, url: str, secret: str, body: bytes) -> None:
 def _run_webhook(export: repo.ExportRecord, progress: Progress) -> str:
     import httpx
 
+    started = time.monotonic()
     url, secret = _webhook_target(export)
     size = int(export.spec.get("batch_size") or 500)
     pages = 0
@@ -454,7 +462,7 @@ def _run_webhook(export: repo.ExportRecord, progress: Progress) -> str:
                 progress.batches += 1
                 _checkpoint(export, progress)
             pages += 1
-            if pages >= PAGES_PER_RUN and not last:
+            if _enough(pages, started) and not last:
                 return "continued"
     return "done"
 
@@ -489,6 +497,7 @@ def _run_kafka(export: repo.ExportRecord, progress: Progress) -> str:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    started = time.monotonic()
     config, topic = _kafka_config(export)
     try:
         producer = KafkaProducer(acks="all", linger_ms=20, request_timeout_ms=int(KAFKA_TIMEOUT_SECONDS * 1000),
@@ -515,7 +524,7 @@ def _run_kafka(export: repo.ExportRecord, progress: Progress) -> str:
             progress.batches += 1
             _checkpoint(export, progress)
             pages += 1
-            if pages >= PAGES_PER_RUN and not last:
+            if _enough(pages, started) and not last:
                 return "continued"
     finally:
         producer.close(timeout=5)
