@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from chalicelib import aws, clock, ids, logs
+from chalicelib import aws, clock, ids, logs, storable
 from chalicelib.audiences import repo
 from chalicelib.audiences.messages import RunExport
 from chalicelib.config import settings
@@ -85,6 +85,13 @@ class ExportCreate(Request):
     bootstrap_servers: str | None = Field(None, min_length=1, max_length=1024,
                                           description="kafka: host:port[,host:port...]")
     topic: str | None = Field(None, pattern=TOPIC, description="kafka: the topic (else the provider's)")
+
+    @field_validator("url", "secret", "bootstrap_servers")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is not None and not storable.is_unicode(value):
+            raise ValueError("must be valid Unicode (no lone surrogate escape such as \\ud800)")
+        return value
 
     @field_validator("fields")
     @classmethod

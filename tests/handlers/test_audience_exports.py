@@ -263,3 +263,11 @@ def test_a_kafka_export_through_a_provider_uses_its_servers_and_topic(api, works
                              auto_offset_reset="earliest", consumer_timeout_ms=4000, group_id=None)
     assert sorted(m.key.decode() for m in consumer) == ["p1", "p2"]
     consumer.close()
+
+
+def test_text_that_cannot_be_stored_is_a_400_not_a_500(api, workspace, drain):
+    audience_id = audience_of(api, workspace, drain, {"z1": "a"})
+    for body in (b'{"target": "webhook", "url": "http://h.example/\\ud800", "secret": "0123456789abcdef"}',
+                 b'{"target": "webhook", "url": "http://h.example/", "secret": "0123456789abcdef\\ud800"}'):
+        r = api.post(f"/v1/audiences/{audience_id}/exports", raw=body, key=workspace.admin_key)
+        assert r.status == 400, r.json
