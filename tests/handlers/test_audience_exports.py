@@ -98,6 +98,20 @@ def test_a_big_s3_export_is_uploaded_in_parts_over_several_runs(aws_backend, app
     assert [r[0] for r in stored_csv(workspace_id, audience_id, created.id)] == ["user_id", *users]
 
 
+def test_an_s3_export_of_an_empty_audience_is_the_header_alone(api, workspace, drain):
+    key = workspace.admin_key
+    created = api.post("/v1/audiences", {"name": "nobody", "source": {
+        "type": "rules", "conditions": [{"attribute": "tier", "op": "eq", "value": "no such tier"}]}}, key=key)
+    drain()
+    assert api.get(f"/v1/audiences/{created.json['id']}", key=key).json["size"] == 0
+
+    started = export(api, workspace, created.json["id"], {"target": "s3", "fields": ["tier"]})
+    drain()
+
+    assert status(api, workspace, created.json["id"], started["id"])["status"] == "done"
+    assert stored_csv(workspace.id, created.json["id"], started["id"]) == [["user_id", "tier"]]
+
+
 def test_the_csv_neutraliser_prefixes_every_formula_start_and_nothing_else():
     assert [exports.neutralise(c) for c in ["=1+1", "+1", "-1", "@x", "\tx", "\rx", "a=b", "", "1"]] == \
         ["'=1+1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "a=b", "", "1"]
