@@ -12,6 +12,7 @@ from chalicelib.handlers import audience_jobs
 from chalicelib.handlers import events as events_handler
 from chalicelib.handlers import receipts as receipts_handler
 from chalicelib.handlers import sandbox_receipts
+from chalicelib.handlers import schedule as schedule_handler
 from chalicelib.handlers import sends as sends_handler
 
 aws.enable_tracing()
@@ -47,3 +48,8 @@ def on_receipts(event: SQSEvent) -> dict:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def post_sandbox_receipts(event: CloudWatchEvent) -> None:
     sandbox_receipts.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def every_minute(event: CloudWatchEvent) -> dict:
+    return schedule_handler.handle(event.to_dict(), event.context)

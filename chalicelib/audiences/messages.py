@@ -19,6 +19,8 @@ class BuildSegment(BaseModel):
     snapshot_id: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1, le=1_000_000)
+    phase: Literal["values", "members"] = "members"  # "values": the first pass of a two-pass build
+    inline: bool = False  # run in the caller (small tables), so the next pass runs inline too
 
 
 class UploadBuild(BaseModel):
@@ -30,5 +32,16 @@ class UploadBuild(BaseModel):
     snapshot_id: str
 
 
-QueueMessage = Annotated[Union[BuildSegment, UploadBuild], Field(discriminator="type")]
-QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild] = TypeAdapter(QueueMessage)
+
+class RunExport(BaseModel):
+    """Deliver (more of) an export, from its checkpoint (audiences/exports.py)."""
+
+    type: Literal["run_export"] = "run_export"
+    workspace_id: str
+    audience_id: str
+    export_id: str
+
+
+
+QueueMessage = Annotated[Union[BuildSegment, UploadBuild, RunExport], Field(discriminator="type")]
+QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild | RunExport] = TypeAdapter(QueueMessage)

@@ -24,6 +24,7 @@ from chalicelib.models.audiences import (
     AUDIENCE_SK, PAGE_PREFIX, USAGE_PREFIX, AudienceItem, SnapshotItem, UsageItem, audience_pk, members_pk, page_sk,
     run_pk, run_sk, snapshot_sk, usage_sk,
 )
+from chalicelib.models.audiences import ExportItem, export_sk
 from chalicelib.models.base import plain
 from chalicelib.models.profiles import PROFILE_SK, EventStatItem, ProfileItem, email_key, phone_key, user_pk
 from chalicelib.profiles.repo import ProfileRecord, StatRecord
@@ -57,6 +58,7 @@ class RunRef:
 
     attempt: str
     pages: int
+    groups: dict[str, int] = field(default_factory=dict)  # users per segment/stage name the segment saw
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,21 @@ class SnapshotRecord:
     superseded_at: str | None = None
     expires_at: int | None = None
     upload: dict[str, Any] | None = None  # upload builds: the file's report
+    phase: str | None = None  # "values" | "members" for two-pass builds; None: one pass
+    values_done: frozenset[int] = frozenset()
+    value_runs: dict[int, RunRef] = field(default_factory=dict)
+    prepared: str | None = None  # the first pass's result (JSON), e.g. RFM cut points
+    distribution: dict[str, int] | None = None
 
     @property
     def complete(self) -> bool:
         """Every segment has marked itself done."""
         return len(self.done_segments) == self.total_segments
+
+    @property
+    def values_complete(self) -> bool:
+        """Every segment has counted its values (the first pass of a two-pass build)."""
+        return len(self.values_done) == self.total_segments
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,8 @@ def get_audience(workspace_id: str, audience_id: str) -> AudienceRecord | None:
 # --- snapshots ------------------------------------------------------------------------------
 
 def _snapshot(item: SnapshotItem) -> SnapshotRecord:
-    runs = {int(seg): RunRef(str(ref["attempt"]), int(ref["pages"])) for seg, ref in plain(item.runs).items()}
+    runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.runs).items()}
+    value_runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.value_runs or {}).items()}
     return SnapshotRecord(
         workspace_id=item.workspace_id, audience_id=item.audience_id, snapshot_id=item.snapshot_id,
         status=item.status, source=plain(item.source), started_at=item.started_at,
@@ -161,10 +174,18 @@ def _snapshot(item: SnapshotItem) -> SnapshotRecord:
         pages=None if item.pages is None else int(item.pages), built_at=item.built_at, reason=item.reason,
         superseded_at=item.superseded_at, expires_at=None if item.expires_at is None else int(item.expires_at),
         upload=plain(item.upload) if item.upload is not None else None,
+        phase=item.phase, values_done=frozenset(int(s) for s in item.values_done or ()), value_runs=value_runs,
+        prepared=item.prepared,
+        distribution=None if item.distribution is None else {k: int(v) for k, v in plain(item.distribution).items()},
     )
 
 
-def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str) -> SnapshotRecord:
+def _run_ref(ref: Any) -> RunRef:
+    return RunRef(str(ref["attempt"]), int(ref["pages"]), {str(k): int(v) for k, v in (ref.get("groups") or {}).items()})
+
+
+def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str,
+                    phase: str | None = None) -> SnapshotRecord:
     """Start a build: the snapshot (building, with the audience's source as it is now), and
     the audience told which build is the newest (its status says building only while it has
     no ready snapshot)."""
@@ -172,7 +193,7 @@ def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: 
     item = SnapshotItem(
         pk=audience_pk(ws, aud), sk=snapshot_sk(snapshot_id), workspace_id=ws, audience_id=aud,
         snapshot_id=snapshot_id, status="building", source=dict(audience.source), started_at=started_at,
-        total_segments=total_segments, matched=0, runs={},
+        total_segments=total_segments, matched=0, runs={}, phase=phase, value_runs={} if phase else None,
     )
     item.save(condition=SnapshotItem.pk.does_not_exist())
     actions: list[Action] = [AudienceItem.building_snapshot.set(snapshot_id), AudienceItem.updated_at.set(started_at)]
@@ -198,7 +219,8 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     try:
         item.update(
             actions=[SnapshotItem.done_segments.add({segment}), SnapshotItem.matched.add(matched),
-                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages,
+                                                          "groups": dict(run.groups)})],
             condition=(SnapshotItem.status == "building") & ~SnapshotItem.done_segments.contains(segment),
         )
     except UpdateError as error:
@@ -208,12 +230,15 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     return _snapshot(item)
 
 
-def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str) -> bool:
+def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str,
+               distribution: dict[str, int] | None = None) -> bool:
     """building -> ready, once; False if it was not building any more."""
     item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
-    return _update_if(item, [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
-                             SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)],
-                      SnapshotItem.status == "building")
+    actions = [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
+               SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)]
+    if distribution is not None:
+        actions.append(SnapshotItem.distribution.set(distribution))
+    return _update_if(item, actions, SnapshotItem.status == "building")
 
 
 def mark_failed(snapshot: SnapshotRecord, reason: str, now: str) -> bool:
@@ -589,3 +614,156 @@ def delete_unused_audience(workspace_id: str, audience_id: str) -> bool:
     item = AudienceItem(audience_pk(workspace_id, audience_id), AUDIENCE_SK)
     return dynamo.delete_if(item, AudienceItem.pk.exists() & (AudienceItem.in_use.does_not_exist()
                                                                | (AudienceItem.in_use <= 0)))
+
+
+# --- two-pass builds: the first pass's per-segment values (audiences/rfm_build.py) ----------
+
+VALUES_PREFIX = "v#"
+
+
+def write_values(snapshot: SnapshotRecord, segment: int, attempt: str, chunks: Sequence[bytes],
+                 expires_at: int) -> RunRef:
+    """Store one attempt's first-pass summary of a segment (compressed chunks, each well under
+    400 KB) beside the segment's run, under keys no other attempt uses."""
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    items = [{"pk": {"S": pk}, "sk": {"S": VALUES_PREFIX + run_sk(attempt, number)}, "kind": {"S": "run"},
+              "ids": {"B": chunk}, "members": {"N": "0"}, "expires_at": {"N": str(expires_at)}}
+             for number, chunk in enumerate(chunks)]
+    dynamo.batch_put(settings.table("audiences"), items)
+    return RunRef(attempt, len(items))
+
+
+def read_values(snapshot: SnapshotRecord, segment: int, run: RunRef) -> Iterator[bytes]:
+    """The chunks a segment's kept first-pass attempt wrote, in order."""
+    if run.pages == 0:
+        return
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    low, high = VALUES_PREFIX + run_sk(run.attempt, 0), VALUES_PREFIX + run_sk(run.attempt, run.pages - 1)
+    for raw in _query_pages(pk, low, high):
+        yield raw["ids"]["B"]
+
+
+def mark_values_done(snapshot: SnapshotRecord, segment: int, run: RunRef) -> SnapshotRecord | None:
+    """Count a segment's first pass once (as ``mark_segment_done`` does for members): None
+    when it was counted already or the build left the first pass."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    try:
+        item.update(
+            actions=[SnapshotItem.values_done.add({segment}),
+                     SnapshotItem.value_runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+            condition=(SnapshotItem.status == "building") & (SnapshotItem.phase == "values")
+            & ~SnapshotItem.values_done.contains(segment),
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _snapshot(item)
+
+
+def mark_prepared(snapshot: SnapshotRecord, prepared: str) -> bool:
+    """First pass -> member pass, once, with its result; False if another delivery did it."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("members"), SnapshotItem.prepared.set(prepared)],
+                      (SnapshotItem.status == "building") & (SnapshotItem.phase == "values"))
+
+
+def mark_members_queued(snapshot: SnapshotRecord) -> bool:
+    """The member pass of a two-pass build is queued (phase members -> queued), so a
+    redelivered first-pass job does not queue it again."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("queued")], SnapshotItem.phase == "members")
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportRecord:
+    workspace_id: str
+    audience_id: str
+    export_id: str
+    snapshot_id: str
+    target: str
+    spec: dict[str, Any]
+    status: str
+    created_at: str
+    rows: int = 0
+    batches: int = 0
+    cursor: str | None = None
+    offset: int = 0
+    key: str | None = None
+    upload_id: str | None = None
+    parts: dict[int, str] = field(default_factory=dict)
+    reason: str | None = None
+    finished_at: str | None = None
+
+
+def _export(item: ExportItem) -> ExportRecord:
+    return ExportRecord(
+        workspace_id=item.workspace_id, audience_id=item.audience_id, export_id=item.export_id,
+        snapshot_id=item.snapshot_id, target=item.target, spec=plain(item.spec), status=item.status,
+        created_at=item.created_at, rows=int(item.rows or 0), batches=int(item.batches or 0), cursor=item.cursor,
+        offset=int(item.offset or 0), key=item.key, upload_id=item.upload_id,
+        parts={int(n): str(tag) for n, tag in plain(item.parts).items()}, reason=item.reason,
+        finished_at=item.finished_at,
+    )
+
+
+def create_export(record: ExportRecord, expires_at: int) -> bool:
+    item = ExportItem(
+        pk=audience_pk(record.workspace_id, record.audience_id), sk=export_sk(record.export_id),
+        workspace_id=record.workspace_id, audience_id=record.audience_id, export_id=record.export_id,
+        snapshot_id=record.snapshot_id, target=record.target, spec=dict(record.spec), status=record.status,
+        created_at=record.created_at, rows=0, batches=0, offset=0, key=record.key, expires_at=expires_at,
+    )
+    return dynamo.save_if(item, ExportItem.pk.does_not_exist())
+
+
+def get_export(workspace_id: str, audience_id: str, export_id: str) -> ExportRecord | None:
+    try:
+        return _export(ExportItem.get(audience_pk(workspace_id, audience_id), export_sk(export_id),
+                                      consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def checkpoint_export(export: ExportRecord, *, cursor: str, offset: int, rows: int, batches: int,
+                      upload_id: str | None = None, parts: dict[int, str] | None = None) -> bool:
+    """Record what is acknowledged (absolute counts), while the export is running."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.cursor.set(cursor), ExportItem.offset.set(offset), ExportItem.rows.set(rows),
+                             ExportItem.batches.set(batches)]
+    if upload_id is not None:
+        actions.append(ExportItem.upload_id.set(upload_id))
+    if parts is not None:
+        actions.append(ExportItem.parts.set({str(n): tag for n, tag in parts.items()}))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def start_upload(export: ExportRecord, upload_id: str) -> bool:
+    """Keep the multipart upload of an s3 export (once; a twin run's is aborted)."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    return _update_if(item, [ExportItem.upload_id.set(upload_id), ExportItem.parts.set({})],
+                      (ExportItem.status == "running") & ExportItem.upload_id.does_not_exist())
+
+
+def finish_export(export: ExportRecord, status: str, finished_at: str, *, rows: int | None = None,
+                  batches: int | None = None, reason: str | None = None) -> bool:
+    """running -> done | failed, once."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.status.set(status), ExportItem.finished_at.set(finished_at)]
+    if rows is not None:
+        actions.append(ExportItem.rows.set(rows))
+    if batches is not None:
+        actions.append(ExportItem.batches.set(batches))
+    if reason is not None:
+        actions.append(ExportItem.reason.set(reason))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def pages_from(workspace_id: str, snapshot_id: str, first: str | None) -> Iterator[tuple[str, list[str]]]:
+    """A snapshot's pages (sort key, ids) in order from the page ``first`` (a page sort key,
+    included) or from the start; a few pages per Query."""
+    low = first or _PAGES_FROM
+    for raw in _query_pages(members_pk(workspace_id, snapshot_id), low, _PAGES_TO):
+        yield raw["sk"]["S"], members.decode(raw["ids"]["B"])

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from chalicelib import clock, ids, pagination
 from chalicelib.config import settings
-from chalicelib.audiences import aipl, builder, crypto, repo, rfm, upload_build, uploads, usage
+from chalicelib.audiences import aipl, builder, crypto, repo, rfm, rfm_build, upload_build, uploads, usage
+from chalicelib.audiences import refresh as audience_refresh
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Conflict, Invalid, NotFound, Unavailable
 from chalicelib.schemas import Request, Response, parse
@@ -30,6 +31,7 @@ class AudienceCreate(Request):
     name: str = Field(min_length=1, max_length=100)
     visibility: Literal["private", "public"] = "private"
     source: dict[str, Any] = Field(description='{"type": "rules", "match": "all|any", "conditions": [...]}')
+    refresh: audience_refresh.Refresh | None = Field(None, description="rebuild every N hours, days or weeks")
 
 
 class Snapshot(Response):
@@ -50,11 +52,14 @@ class Audience(Response):
     built_at: str | None = None
     reason: str | None = None
     snapshot: Snapshot | None = Field(None, description="the snapshot tasks and journeys read now")
+    distribution: dict[str, int] | None = Field(
+        None, description="rfm: purchasers per segment; aipl: users per stage (of the snapshot in use, counted by its build)")
     building: Snapshot | None = Field(None, description="a refresh under way")
     upload: dict[str, Any] | None = Field(None, description=(
         "upload sources: the newest file's rows, matched, unmatched, malformed, duplicates and bad_lines "
         "(the first line numbers of malformed rows)"))
     created_at: str
+    refresh: dict[str, Any] | None = Field(None, description="{every, unit}: rebuilt periodically")
 
 
 class EstimateRequest(Request):
@@ -97,11 +102,7 @@ def checked_source(data: dict[str, Any]) -> dict[str, Any]:
     if kind == "rules":
         return parse_source(data, prefix="source").to_json()
     if kind == "rfm":
-        source = parse(rfm.RfmSource, data, prefix="source")
-        if rfm.needs_cutpoints(source):
-            raise Invalid("source.thresholds", "RFM quintile scores cannot be built yet; give thresholds "
-                                               "(recency_days, frequency, monetary) and select segments")
-        return source.model_dump(mode="json", exclude_unset=True)
+        return parse(rfm.RfmSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
     if kind == "aipl":
         return parse(aipl.AiplSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
     if kind == "upload":
@@ -126,7 +127,8 @@ def to_api(record: repo.AudienceRecord) -> Audience:
     return Audience(id=record.audience_id, name=record.name, visibility=record.visibility, source=record.source,
                     status=status, size=current.size if current else None,
                     built_at=current.built_at if current else None, reason=shown.reason if shown else None,
-                    snapshot=view(current), building=view(shown), upload=report, created_at=record.created_at)
+                    snapshot=view(current), building=view(shown), upload=report, created_at=record.created_at,
+                    distribution=current.distribution if current else None, refresh=record.refresh)
 
 
 def _visible(principal: Principal, record: repo.AudienceRecord | None, audience_id: str) -> repo.AudienceRecord:
@@ -146,12 +148,20 @@ def create(principal: Principal, workspace_id: str, request: AudienceCreate, now
         visibility=request.visibility, source=source, owner_key_id=principal.key_id,
         status=AWAITING_UPLOAD if waits else "building",
         created_at=stamp, updated_at=stamp,
+        refresh=request.refresh.model_dump(mode="json") if request.refresh else None,
     )
     if not repo.create_audience(record):
         raise Unavailable("an audience with this id appeared meanwhile; try again")
     if not waits:
         builder.build(workspace_id, record.audience_id, now)
+    if request.refresh is not None:
+        audience_refresh.schedule_first(workspace_id, record.audience_id, request.refresh, now)
     return to_api(repo.get_audience(workspace_id, record.audience_id) or record)
+
+
+def visible(principal: Principal, workspace_id: str, audience_id: str) -> repo.AudienceRecord:
+    """The audience if this caller may see and use it, else NotFound."""
+    return _visible(principal, repo.get_audience(workspace_id, audience_id), audience_id)
 
 
 def get(principal: Principal, workspace_id: str, audience_id: str) -> Audience:
@@ -216,7 +226,13 @@ def estimate(workspace_id: str, request: EstimateRequest, now: datetime) -> Esti
     selector = builder.selector_for(source, now)
     segments = builder.plan_segments(repo.table_item_count(), ESTIMATE_SAMPLE_ITEMS, settings.audience_max_segments)
     segment = int.from_bytes(ids.new_id("").encode(), "big") % segments if segments > 1 else 0
-    matched = builder.select(selector, repo.scan_segment(workspace_id, segment, segments, selector.needs_events()))
+    if builder.first_pass_of(source) is not None:  # RFM quintiles: cut points of the same sample
+        sample = list(repo.scan_segment(workspace_id, segment, segments, True))
+        selector = builder.selector_for(source, now, rfm_build.sample_prepared(source, sample, now))
+        matched = builder.select(selector, sample)
+    else:
+        selector = builder.selector_for(source, now)
+        matched = builder.select(selector, repo.scan_segment(workspace_id, segment, segments, selector.needs_events()))
     return Estimate(size=len(matched) * segments, exact=segments == 1, sampled_fraction=1 / segments)
 
 

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import clock, logs
-from chalicelib.audiences import builder, upload_build
-from chalicelib.audiences.messages import QUEUE_MESSAGE, UploadBuild
+from chalicelib.audiences import builder, exports, upload_build
+from chalicelib.audiences.messages import QUEUE_MESSAGE, RunExport, UploadBuild
 from chalicelib.handlers.messages import parse_or_dead_letter
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
@@ -36,6 +36,9 @@ def process_record(record: SQSRecord) -> None:
         return
     if isinstance(job, UploadBuild):
         _upload(record, job)
+        return
+    if isinstance(job, RunExport):
+        run_export(job, int(record.attributes.approximate_receive_count))
         return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)
@@ -60,3 +63,18 @@ def _upload(record: SQSRecord, job: UploadBuild) -> None:
             upload_build.fail(job, f"reading the file failed {LAST_RECEIVE} times: {type(error).__name__}", clock.now())
         raise
     logs.logger.info("audience upload build", extra={"outcome": outcome})
+
+
+def run_export(job: RunExport, receive_count: int) -> None:
+    """Deliver an export from its checkpoint; a failure is retried by SQS (the checkpoint
+    keeps what was acknowledged) and fails the export on the last receive."""
+    logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, export_id=job.export_id)
+    try:
+        outcome = exports.run(job, clock.now())
+    except Exception as error:  # noqa: BLE001 - re-raised: SQS redelivers it, and dead-letters it after the last
+        if receive_count >= LAST_RECEIVE:
+            logs.logger.exception("audience export failed for good")
+            reason = str(error) if isinstance(error, exports.ExportRetry) else type(error).__name__
+            exports.fail_for_good(job, f"failed {LAST_RECEIVE} times: {reason}", clock.now())
+        raise
+    logs.logger.info("audience export run", extra={"outcome": outcome})

@@ -122,6 +122,15 @@ class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
     reason = UnicodeAttribute(null=True)  # why it failed
     superseded_at = UnicodeAttribute(null=True)
     upload: MapAttribute[str, Any] = MapAttribute(null=True)  # upload builds: rows, matched, unmatched, ...
+    # Two-pass builds (RFM quintiles, audiences/rfm_build.py): phase "values" while segments
+    # collect value counts (``values_done``, ``value_runs``), then "members" with ``prepared``
+    # (the cut points, JSON) that every member segment scores against, "queued" once the
+    # member pass is on the queue. None: one pass.
+    phase = UnicodeAttribute(null=True)
+    values_done = NumberSetAttribute(null=True)
+    value_runs: MapAttribute[str, Any] = MapAttribute(null=True)  # segment -> {"attempt", "pages"}
+    prepared = UnicodeAttribute(null=True)
+    distribution: MapAttribute[str, Any] = MapAttribute(null=True)  # segment/stage name -> users, once ready
 
 
 class MemberPageItem(AudiencesTableItem, discriminator="members"):
@@ -146,3 +155,35 @@ class UsageItem(AudiencesTableItem, discriminator="usage"):
     user_kind = UnicodeAttribute()
     user_id = UnicodeAttribute()
     since = UnicodeAttribute()
+
+
+EXPORT_PREFIX = "export#"
+
+
+def export_sk(export_id: str) -> str:
+    return EXPORT_PREFIX + export_id
+
+
+class ExportItem(AudiencesTableItem, discriminator="export"):
+    """One export of a snapshot's members (pk = the audience's, sk = "export#<id>").
+    ``cursor`` is the page being delivered ("m#<first id>") and ``offset`` how many of its
+    members are acknowledged: a resumed run starts there. s3 exports keep their multipart
+    upload and the parts uploaded (each ends at a checkpoint)."""
+
+    workspace_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    export_id = UnicodeAttribute()
+    snapshot_id = UnicodeAttribute()
+    target = UnicodeAttribute()  # s3 | webhook | kafka
+    spec: MapAttribute[str, Any] = MapAttribute()  # the request without secrets
+    status = UnicodeAttribute()  # running | done | failed
+    rows = NumberAttribute(default=0)
+    batches = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    offset = NumberAttribute(default=0)
+    key = UnicodeAttribute(null=True)  # s3: the object
+    upload_id = UnicodeAttribute(null=True)
+    parts: MapAttribute[str, Any] = MapAttribute(null=True)  # part number -> ETag
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)
