@@ -1,7 +1,7 @@
 """Audience build benchmark: DynamoDB requests per profile scanned, write units per member
 stored, profiles scanned per second.
 
-    .venv/bin/python bench/audience_build.py [--profiles N] [--segments S] [--ids short|uuid] [--json out.json]
+    .venv/bin/python bench/audience_build.py [--profiles N] [--segments S] [--ids short|uuid] [--rfm] [--json out.json]
 
 In process under moto, as the tests run the app (like bench/events_throughput.py part 1,
 with its own copy of the request counting): N profiles shaped as the profiles repository
@@ -13,6 +13,11 @@ is ceil(item KB) WRU (UpdateItem: 1, the minimum, for the small snapshot and aud
 items), a Query ceil(returned bytes / 4 KB) RRU (x0.5 eventually consistent), a Scan is
 billed on the bytes it reads before its filter: ScannedCount x the mean profile item size.
 Wall-clock throughput is moto's, not DynamoDB's: noisy and only indicative.
+
+With ``--rfm`` 60% of the profiles also have a purchase aggregate (as the events handler
+keeps it: one more item per purchaser) and the audience is an RFM source by quintile
+scores (two passes: value counts, then members against the cut points), selecting the
+"important" segments; its size is checked against a single in-memory pass of ``rfm``.
 """
 from __future__ import annotations
 
@@ -115,7 +120,49 @@ def make_profiles(workspace_id: str, n: int, id_style: str, seed: int) -> tuple[
     return items, matching
 
 
-def run(n: int, segments: int | None, id_style: str, seed: int) -> dict[str, Any]:
+def purchase_stats(workspace_id: str, items: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """A purchase aggregate for 60% of the profiles (counts 1-12, amounts to the cent)."""
+    from decimal import Decimal
+
+    from chalicelib.models.profiles import EventStatItem, user_pk
+
+    rng = random.Random(seed + 1)
+    stats = []
+    for item in items:
+        if rng.random() >= 0.6:
+            continue
+        user_id = item["user_id"]["S"]
+        count = rng.randint(1, 12)
+        last = f"2026-{rng.randint(1, 4):02d}-{rng.randint(1, 28):02d}T10:00:00.000Z"
+        amount = Decimal(rng.randint(100, 500_000)) / 100 * count
+        stats.append(EventStatItem(pk=user_pk(workspace_id, user_id), sk="stat#purchase", name="purchase",
+                                   event_count=count, first_at="2025-06-01T10:00:00.000Z", last_at=last,
+                                   sums={"amount": float(amount)}, version=count).serialize())
+    return stats
+
+
+RFM_SOURCE = {"type": "rfm", "purchase_event": "purchase", "amount_property": "amount",
+              "as_of": "2026-05-01T00:00:00+00:00", "segments": ["important_value", "important_development",
+                                                                "important_retention", "important_recovery"]}
+
+
+def rfm_expected(stats: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
+    """Members and distribution by one in-memory pass of the pure model."""
+    from chalicelib.audiences import rfm
+    from chalicelib.events.aggregates import Stat
+
+    source = rfm.RfmSource.model_validate(RFM_SOURCE)
+    as_of = source.as_of_time(datetime.now(timezone.utc))
+    facts = [rfm.facts_of(Stat(int(s["event_count"]["N"]), s["first_at"]["S"], s["last_at"]["S"],
+                               {"amount": float(s["sums"]["M"]["amount"]["N"])}), "amount", "total", as_of)
+             for s in stats]
+    cuts = rfm.cutpoints(rfm.collect(facts))
+    assessed = [rfm.assess(f, source, cuts) for f in facts if f is not None]
+    return (sum(1 for a in assessed if rfm.selects(source, a)),
+            rfm.segment_distribution(a.segment for a in assessed))
+
+
+def run(n: int, segments: int | None, id_style: str, seed: int, with_rfm: bool = False) -> dict[str, Any]:
     from moto import mock_aws
 
     from devstack import moto_patches
@@ -142,13 +189,19 @@ def run(n: int, segments: int | None, id_style: str, seed: int) -> dict[str, Any
         builder.register("bench_city", lambda source, now: CityIs())
         workspace_id = ids.new_id("ws_")
         items, matching = make_profiles(workspace_id, n, id_style, seed)
+        distribution = None
+        if with_rfm:
+            stats = purchase_stats(workspace_id, items, seed)
+            matching, distribution = rfm_expected(stats)
+            items += stats
+            del stats
         dynamo.batch_put(settings.table("profiles"), items)
         mean_bytes = sum(item_bytes(i) for i in items) / len(items)
         del items
         audience_id = ids.new_id("aud_")
         repo.create_audience(repo.AudienceRecord(
             workspace_id=workspace_id, audience_id=audience_id, name="bench", visibility="public",
-            source={"type": "bench_city"}, owner_key_id=None, status="building",
+            source=RFM_SOURCE if with_rfm else {"type": "bench_city"}, owner_key_id=None, status="building",
             created_at="2026-05-01T00:00:00.000Z", updated_at="2026-05-01T00:00:00.000Z"))
 
         meter = Meter(mean_bytes)
@@ -164,9 +217,13 @@ def run(n: int, segments: int | None, id_style: str, seed: int) -> dict[str, Any
 
         done = repo.get_snapshot(workspace_id, audience_id, snapshot.snapshot_id)
         assert done is not None and done.status == "ready" and done.size == matching, done
+        assert distribution is None or done.distribution == distribution, (done.distribution, distribution)
         ddb_requests = sum(c for (service, _), c in meter.calls.items() if service == "dynamodb")
         members_wru = meter.units["wru:run"] + meter.units["wru:members"]
         return {
+            "source": "rfm quintiles (two passes)" if with_rfm else "attribute rule",
+            "distribution": done.distribution,
+            "dynamodb_requests_per_profile": round(ddb_requests / n, 5),
             "profiles": n, "id_style": id_style, "segments": done.total_segments, "messages_delivered": delivered,
             "members": done.size, "pages": done.pages, "mean_profile_item_bytes": round(mean_bytes),
             "profiles_scanned": meter.scanned,
@@ -192,8 +249,9 @@ def main() -> None:
     parser.add_argument("--ids", choices=["short", "uuid"], default="uuid")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--rfm", action="store_true", help="an RFM quintile audience over purchase aggregates")
     args = parser.parse_args()
-    report = run(args.profiles, args.segments, args.ids, args.seed)
+    report = run(args.profiles, args.segments, args.ids, args.seed, args.rfm)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

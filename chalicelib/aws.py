@@ -43,6 +43,25 @@ def client(service: str) -> Any:
         return boto3.session.Session().client(service, region_name=settings.region, config=_BOTO_CONFIG)
 
 
+# Clients that send to a provider (SES, SNS, End User Messaging): one attempt per call, so a
+# send is never repeated behind the sender's back (the sender retries with backoff and
+# records each outcome), and bounded waits so a stalled call is a timeout, not a hung Lambda.
+_SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20,
+                      max_pool_connections=50)
+
+
+def provider_client(service: str, region: str | None = None, endpoint: str | None = None) -> Any:
+    """A client for a provider account: its own region and endpoint (private gateways,
+    tests) when set, else the deployment's; cached per (service, region, endpoint)."""
+    return _provider_client(service, region or settings.region, endpoint or None)
+
+
+@lru_cache(maxsize=None)
+def _provider_client(service: str, region: str, endpoint: str | None) -> Any:
+    with _lock:
+        return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint, config=_SEND_CONFIG)
+
+
 def dynamodb() -> Any:
     return client("dynamodb")
 
@@ -51,8 +70,14 @@ def sqs() -> Any:
     return client("sqs")
 
 
+@lru_cache(maxsize=None)
 def s3() -> Any:
-    return client("s3")
+    """S3 with Signature Version 4, so presigned URLs sign the headers they fix (a presigned
+    PUT's Content-Type and Content-Length); botocore's default presigns with version 2 in
+    us-east-1, which signs no length."""
+    with _lock:
+        return boto3.session.Session().client("s3", region_name=settings.region,
+                                              config=_BOTO_CONFIG.merge(Config(signature_version="s3v4")))
 
 
 def secretsmanager() -> Any:
@@ -97,6 +122,8 @@ def is_throttling(error: BaseException) -> bool:
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     client.cache_clear()
+    _provider_client.cache_clear()
+    s3.cache_clear()
     queue_url.cache_clear()
     from chalicelib import dynamo
     from chalicelib.models import all_models

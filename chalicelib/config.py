@@ -14,9 +14,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences", "campaigns")
+TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences", "campaigns", "journeys",
+          "schedule")
 BUCKETS = ("uploads",)
-QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq")
+QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq", "receipts", "receipts-dlq")
 
 
 def _int(name: str, default: int) -> int:

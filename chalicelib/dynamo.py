@@ -43,7 +43,7 @@ def key(pk: str, sk: str) -> dict[str, Any]:
 
 
 def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, str] | None = None,
-              consistent: bool = True) -> dict[str, list[dict[str, Any]]]:
+              consistent: bool = True, names: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """BatchGetItem over several tables at once (<= 100 keys per call), following
     UnprocessedKeys with backoff. Returns raw items per table name."""
     found: dict[str, list[dict[str, Any]]] = {table: [] for table in requests}
@@ -54,6 +54,8 @@ def batch_get(requests: dict[str, list[dict[str, Any]]], projection: dict[str, s
             entry = request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
             if projection and table in projection:
                 entry["ProjectionExpression"] = projection[table]
+                if names:
+                    entry["ExpressionAttributeNames"] = names
             entry["Keys"].append(k)
         attempt = 0
         while request:

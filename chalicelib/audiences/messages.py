@@ -5,7 +5,7 @@ reason (handlers/audience_jobs.py).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -19,7 +19,29 @@ class BuildSegment(BaseModel):
     snapshot_id: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1, le=1_000_000)
+    phase: Literal["values", "members"] = "members"  # "values": the first pass of a two-pass build
+    inline: bool = False  # run in the caller (small tables), so the next pass runs inline too
 
 
-# One kind today; a discriminated union on ``type`` when exports and uploads join it.
-QUEUE_MESSAGE: TypeAdapter[BuildSegment] = TypeAdapter(BuildSegment)
+class UploadBuild(BaseModel):
+    """Read an uploaded id list into a snapshot (audiences/upload_build.py)."""
+
+    type: Literal["upload_build"] = "upload_build"
+    workspace_id: str
+    audience_id: str
+    snapshot_id: str
+
+
+
+class RunExport(BaseModel):
+    """Deliver (more of) an export, from its checkpoint (audiences/exports.py)."""
+
+    type: Literal["run_export"] = "run_export"
+    workspace_id: str
+    audience_id: str
+    export_id: str
+
+
+
+QueueMessage = Annotated[Union[BuildSegment, UploadBuild, RunExport], Field(discriminator="type")]
+QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild | RunExport] = TypeAdapter(QueueMessage)

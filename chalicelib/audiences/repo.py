@@ -21,11 +21,12 @@ from chalicelib import aws, dynamo
 from chalicelib.audiences import members
 from chalicelib.config import settings
 from chalicelib.models.audiences import (
-    AUDIENCE_SK, PAGE_PREFIX, AudienceItem, SnapshotItem, audience_pk, members_pk, page_sk, run_pk, run_sk,
-    snapshot_sk,
+    AUDIENCE_SK, PAGE_PREFIX, USAGE_PREFIX, AudienceItem, SnapshotItem, UsageItem, audience_pk, members_pk, page_sk,
+    run_pk, run_sk, snapshot_sk, usage_sk,
 )
+from chalicelib.models.audiences import ExportItem, export_sk
 from chalicelib.models.base import plain
-from chalicelib.models.profiles import EventStatItem, ProfileItem
+from chalicelib.models.profiles import PROFILE_SK, EventStatItem, ProfileItem, email_key, phone_key, user_pk
 from chalicelib.profiles.repo import ProfileRecord, StatRecord
 from chalicelib.profiles.schemas import CHANNELS
 
@@ -48,6 +49,7 @@ class AudienceRecord:
     current_snapshot: str | None = None
     building_snapshot: str | None = None
     refresh: dict[str, Any] | None = None
+    upload_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class RunRef:
 
     attempt: str
     pages: int
+    groups: dict[str, int] = field(default_factory=dict)  # users per segment/stage name the segment saw
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,22 @@ class SnapshotRecord:
     reason: str | None = None
     superseded_at: str | None = None
     expires_at: int | None = None
+    upload: dict[str, Any] | None = None  # upload builds: the file's report
+    phase: str | None = None  # "values" | "members" for two-pass builds; None: one pass
+    values_done: frozenset[int] = frozenset()
+    value_runs: dict[int, RunRef] = field(default_factory=dict)
+    prepared: str | None = None  # the first pass's result (JSON), e.g. RFM cut points
+    distribution: dict[str, int] | None = None
 
     @property
     def complete(self) -> bool:
         """Every segment has marked itself done."""
         return len(self.done_segments) == self.total_segments
+
+    @property
+    def values_complete(self) -> bool:
+        """Every segment has counted its values (the first pass of a two-pass build)."""
+        return len(self.values_done) == self.total_segments
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,7 @@ def _audience(item: AudienceItem) -> AudienceRecord:
         created_at=item.created_at, updated_at=item.updated_at, current_snapshot=item.current_snapshot,
         building_snapshot=item.building_snapshot,
         refresh=plain(item.refresh_schedule) if item.refresh_schedule is not None else None,
+        upload_id=item.upload_id,
     )
 
 
@@ -149,7 +164,8 @@ def get_audience(workspace_id: str, audience_id: str) -> AudienceRecord | None:
 # --- snapshots ------------------------------------------------------------------------------
 
 def _snapshot(item: SnapshotItem) -> SnapshotRecord:
-    runs = {int(seg): RunRef(str(ref["attempt"]), int(ref["pages"])) for seg, ref in plain(item.runs).items()}
+    runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.runs).items()}
+    value_runs = {int(seg): _run_ref(ref) for seg, ref in plain(item.value_runs or {}).items()}
     return SnapshotRecord(
         workspace_id=item.workspace_id, audience_id=item.audience_id, snapshot_id=item.snapshot_id,
         status=item.status, source=plain(item.source), started_at=item.started_at,
@@ -157,10 +173,19 @@ def _snapshot(item: SnapshotItem) -> SnapshotRecord:
         matched=int(item.matched or 0), runs=runs, size=None if item.size is None else int(item.size),
         pages=None if item.pages is None else int(item.pages), built_at=item.built_at, reason=item.reason,
         superseded_at=item.superseded_at, expires_at=None if item.expires_at is None else int(item.expires_at),
+        upload=plain(item.upload) if item.upload is not None else None,
+        phase=item.phase, values_done=frozenset(int(s) for s in item.values_done or ()), value_runs=value_runs,
+        prepared=item.prepared,
+        distribution=None if item.distribution is None else {k: int(v) for k, v in plain(item.distribution).items()},
     )
 
 
-def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str) -> SnapshotRecord:
+def _run_ref(ref: Any) -> RunRef:
+    return RunRef(str(ref["attempt"]), int(ref["pages"]), {str(k): int(v) for k, v in (ref.get("groups") or {}).items()})
+
+
+def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: int, started_at: str,
+                    phase: str | None = None) -> SnapshotRecord:
     """Start a build: the snapshot (building, with the audience's source as it is now), and
     the audience told which build is the newest (its status says building only while it has
     no ready snapshot)."""
@@ -168,7 +193,7 @@ def create_snapshot(audience: AudienceRecord, snapshot_id: str, total_segments: 
     item = SnapshotItem(
         pk=audience_pk(ws, aud), sk=snapshot_sk(snapshot_id), workspace_id=ws, audience_id=aud,
         snapshot_id=snapshot_id, status="building", source=dict(audience.source), started_at=started_at,
-        total_segments=total_segments, matched=0, runs={},
+        total_segments=total_segments, matched=0, runs={}, phase=phase, value_runs={} if phase else None,
     )
     item.save(condition=SnapshotItem.pk.does_not_exist())
     actions: list[Action] = [AudienceItem.building_snapshot.set(snapshot_id), AudienceItem.updated_at.set(started_at)]
@@ -194,7 +219,8 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     try:
         item.update(
             actions=[SnapshotItem.done_segments.add({segment}), SnapshotItem.matched.add(matched),
-                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+                     SnapshotItem.runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages,
+                                                          "groups": dict(run.groups)})],
             condition=(SnapshotItem.status == "building") & ~SnapshotItem.done_segments.contains(segment),
         )
     except UpdateError as error:
@@ -204,12 +230,15 @@ def mark_segment_done(snapshot: SnapshotRecord, segment: int, run: RunRef, match
     return _snapshot(item)
 
 
-def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str) -> bool:
+def mark_ready(snapshot: SnapshotRecord, size: int, pages: int, built_at: str,
+               distribution: dict[str, int] | None = None) -> bool:
     """building -> ready, once; False if it was not building any more."""
     item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
-    return _update_if(item, [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
-                             SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)],
-                      SnapshotItem.status == "building")
+    actions = [SnapshotItem.status.set("ready"), SnapshotItem.size.set(size),
+               SnapshotItem.pages.set(pages), SnapshotItem.built_at.set(built_at)]
+    if distribution is not None:
+        actions.append(SnapshotItem.distribution.set(distribution))
+    return _update_if(item, actions, SnapshotItem.status == "building")
 
 
 def mark_failed(snapshot: SnapshotRecord, reason: str, now: str) -> bool:
@@ -474,3 +503,267 @@ def members_in(workspace_id: str, snapshot_id: str, user_ids: Iterable[str]) -> 
         found |= members.present(members.decode(raw["ids"]["B"]), pending[at:end])
         at = end  # every candidate before the next page is answered by this one
     return found
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+LOOKUP_THREADS = 16  # concurrent index Queries of an upload build (bounded: a thread pool)
+
+
+def set_upload(workspace_id: str, audience_id: str, upload_id: str, now: str) -> bool:
+    """Record the newest upload URL handed out (what the next build reads); False if the audience is gone."""
+    item = AudienceItem(pk=audience_pk(workspace_id, audience_id), sk=AUDIENCE_SK)
+    return _update_if(item, [AudienceItem.upload_id.set(upload_id), AudienceItem.updated_at.set(now)],
+                      AudienceItem.pk.exists())
+
+
+def set_upload_report(snapshot: SnapshotRecord, report: dict[str, Any]) -> None:
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    item.update(actions=[SnapshotItem.upload.set(report)])
+
+
+def _users_with(workspace_id: str, index: str, attribute: str, value: str) -> list[str]:
+    """The users whose profile holds this address key (one Query of a keys-only sparse index)."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("profiles"), IndexName=index, KeyConditionExpression="#k = :v",
+        ExpressionAttributeNames={"#k": attribute}, ExpressionAttributeValues={":v": {"S": value}},
+    )
+    return [raw["pk"]["S"][len(workspace_id) + 1:] for raw in answer.get("Items", [])]
+
+
+def users_for(workspace_id: str, id_type: str, values: Sequence[str], pool: Any = None) -> dict[str, list[str]]:
+    """The user ids each value leads to (values with no profile are left out).
+    ``user_id``: BatchGetItem of the profile keys (100 a call, keys only, eventually
+    consistent); ``phone``/``email``: one Query per value on ``by_phone``/``by_email``,
+    run on ``pool`` (a ThreadPoolExecutor) when given. Values are normalised as profiles
+    store them (E.164; lower-cased email)."""
+    if id_type == "user_id":
+        table = settings.table("profiles")
+        keys = [dynamo.key(user_pk(workspace_id, v), PROFILE_SK) for v in values]
+        raw = dynamo.batch_get({table: keys}, projection={table: "pk"}, consistent=False)[table]
+        found = {item["pk"]["S"][len(workspace_id) + 1:] for item in raw}
+        return {v: [v] for v in values if v in found}
+    index, attribute, key_of = (("by_email", "email_key", email_key) if id_type == "email"
+                                else ("by_phone", "phone_key", phone_key))
+
+    def lookup(value: str) -> list[str]:
+        return _users_with(workspace_id, index, attribute, key_of(workspace_id, value))
+
+    answers = pool.map(lookup, values) if pool is not None else map(lookup, values)
+    return {value: users for value, users in zip(values, answers) if users}
+
+
+# --- usage (running tasks and journeys that read an audience) ------------------------------
+
+def _cancelled(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def acquire_usage(workspace_id: str, audience_id: str, user_kind: str, user_id: str, now: str) -> bool:
+    """Record that ``user_kind``/``user_id`` reads the audience, counting it on the audience
+    (one transaction: the audience must exist). True when recorded now, False when it was
+    already (idempotent); raises LookupError when the audience does not exist."""
+    table, pk = settings.table("audiences"), audience_pk(workspace_id, audience_id)
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": dynamo.key(pk, AUDIENCE_SK), "UpdateExpression": "ADD in_use :one",
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": table, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+                **dynamo.key(pk, usage_sk(user_kind, user_id)), "kind": {"S": "usage"},
+                "user_kind": {"S": user_kind}, "user_id": {"S": user_id}, "since": {"S": now}}}},
+        ])
+        return True
+    except ClientError as error:
+        if not _cancelled(error):
+            raise
+    if get_audience(workspace_id, audience_id) is None:
+        raise LookupError(audience_id)
+    return False
+
+
+def release_usage(workspace_id: str, audience_id: str, user_kind: str, user_id: str) -> bool:
+    """Remove the usage and its count (one transaction); False when it was not recorded."""
+    table, pk = settings.table("audiences"), audience_pk(workspace_id, audience_id)
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=[
+            {"Delete": {"TableName": table, "Key": dynamo.key(pk, usage_sk(user_kind, user_id)),
+                        "ConditionExpression": "attribute_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": dynamo.key(pk, AUDIENCE_SK), "UpdateExpression": "ADD in_use :minus",
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
+        ])
+        return True
+    except ClientError as error:
+        if not _cancelled(error):
+            raise
+    # not recorded, or the audience is gone (an admin's forced path, none today): drop the usage alone
+    return dynamo.delete_if(UsageItem(pk, usage_sk(user_kind, user_id)), UsageItem.pk.exists())
+
+
+def usages(workspace_id: str, audience_id: str, limit: int = 10) -> list[tuple[str, str]]:
+    """Up to ``limit`` (user kind, user id) reading the audience: one Query."""
+    answer = aws.dynamodb().query(
+        TableName=settings.table("audiences"), ConsistentRead=True, Limit=limit,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :usage)",
+        ExpressionAttributeValues={":pk": {"S": audience_pk(workspace_id, audience_id)}, ":usage": {"S": USAGE_PREFIX}},
+    )
+    return [(raw["user_kind"]["S"], raw["user_id"]["S"]) for raw in answer.get("Items", [])]
+
+
+def delete_unused_audience(workspace_id: str, audience_id: str) -> bool:
+    """Delete the audience if it exists and nothing uses it (``in_use`` absent or 0)."""
+    item = AudienceItem(audience_pk(workspace_id, audience_id), AUDIENCE_SK)
+    return dynamo.delete_if(item, AudienceItem.pk.exists() & (AudienceItem.in_use.does_not_exist()
+                                                               | (AudienceItem.in_use <= 0)))
+
+
+# --- two-pass builds: the first pass's per-segment values (audiences/rfm_build.py) ----------
+
+VALUES_PREFIX = "v#"
+
+
+def write_values(snapshot: SnapshotRecord, segment: int, attempt: str, chunks: Sequence[bytes],
+                 expires_at: int) -> RunRef:
+    """Store one attempt's first-pass summary of a segment (compressed chunks, each well under
+    400 KB) beside the segment's run, under keys no other attempt uses."""
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    items = [{"pk": {"S": pk}, "sk": {"S": VALUES_PREFIX + run_sk(attempt, number)}, "kind": {"S": "run"},
+              "ids": {"B": chunk}, "members": {"N": "0"}, "expires_at": {"N": str(expires_at)}}
+             for number, chunk in enumerate(chunks)]
+    dynamo.batch_put(settings.table("audiences"), items)
+    return RunRef(attempt, len(items))
+
+
+def read_values(snapshot: SnapshotRecord, segment: int, run: RunRef) -> Iterator[bytes]:
+    """The chunks a segment's kept first-pass attempt wrote, in order."""
+    if run.pages == 0:
+        return
+    pk = run_pk(snapshot.workspace_id, snapshot.snapshot_id, segment)
+    low, high = VALUES_PREFIX + run_sk(run.attempt, 0), VALUES_PREFIX + run_sk(run.attempt, run.pages - 1)
+    for raw in _query_pages(pk, low, high):
+        yield raw["ids"]["B"]
+
+
+def mark_values_done(snapshot: SnapshotRecord, segment: int, run: RunRef) -> SnapshotRecord | None:
+    """Count a segment's first pass once (as ``mark_segment_done`` does for members): None
+    when it was counted already or the build left the first pass."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    try:
+        item.update(
+            actions=[SnapshotItem.values_done.add({segment}),
+                     SnapshotItem.value_runs[str(segment)].set({"attempt": run.attempt, "pages": run.pages})],
+            condition=(SnapshotItem.status == "building") & (SnapshotItem.phase == "values")
+            & ~SnapshotItem.values_done.contains(segment),
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _snapshot(item)
+
+
+def mark_prepared(snapshot: SnapshotRecord, prepared: str) -> bool:
+    """First pass -> member pass, once, with its result; False if another delivery did it."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("members"), SnapshotItem.prepared.set(prepared)],
+                      (SnapshotItem.status == "building") & (SnapshotItem.phase == "values"))
+
+
+def mark_members_queued(snapshot: SnapshotRecord) -> bool:
+    """The member pass of a two-pass build is queued (phase members -> queued), so a
+    redelivered first-pass job does not queue it again."""
+    item = SnapshotItem(pk=audience_pk(snapshot.workspace_id, snapshot.audience_id), sk=snapshot_sk(snapshot.snapshot_id))
+    return _update_if(item, [SnapshotItem.phase.set("queued")], SnapshotItem.phase == "members")
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportRecord:
+    workspace_id: str
+    audience_id: str
+    export_id: str
+    snapshot_id: str
+    target: str
+    spec: dict[str, Any]
+    status: str
+    created_at: str
+    rows: int = 0
+    batches: int = 0
+    cursor: str | None = None
+    offset: int = 0
+    key: str | None = None
+    upload_id: str | None = None
+    parts: dict[int, str] = field(default_factory=dict)
+    reason: str | None = None
+    finished_at: str | None = None
+
+
+def _export(item: ExportItem) -> ExportRecord:
+    return ExportRecord(
+        workspace_id=item.workspace_id, audience_id=item.audience_id, export_id=item.export_id,
+        snapshot_id=item.snapshot_id, target=item.target, spec=plain(item.spec), status=item.status,
+        created_at=item.created_at, rows=int(item.rows or 0), batches=int(item.batches or 0), cursor=item.cursor,
+        offset=int(item.offset or 0), key=item.key, upload_id=item.upload_id,
+        parts={int(n): str(tag) for n, tag in plain(item.parts).items()}, reason=item.reason,
+        finished_at=item.finished_at,
+    )
+
+
+def create_export(record: ExportRecord, expires_at: int) -> bool:
+    item = ExportItem(
+        pk=audience_pk(record.workspace_id, record.audience_id), sk=export_sk(record.export_id),
+        workspace_id=record.workspace_id, audience_id=record.audience_id, export_id=record.export_id,
+        snapshot_id=record.snapshot_id, target=record.target, spec=dict(record.spec), status=record.status,
+        created_at=record.created_at, rows=0, batches=0, offset=0, key=record.key, expires_at=expires_at,
+    )
+    return dynamo.save_if(item, ExportItem.pk.does_not_exist())
+
+
+def get_export(workspace_id: str, audience_id: str, export_id: str) -> ExportRecord | None:
+    try:
+        return _export(ExportItem.get(audience_pk(workspace_id, audience_id), export_sk(export_id),
+                                      consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+def checkpoint_export(export: ExportRecord, *, cursor: str, offset: int, rows: int, batches: int,
+                      upload_id: str | None = None, parts: dict[int, str] | None = None) -> bool:
+    """Record what is acknowledged (absolute counts), while the export is running."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.cursor.set(cursor), ExportItem.offset.set(offset), ExportItem.rows.set(rows),
+                             ExportItem.batches.set(batches)]
+    if upload_id is not None:
+        actions.append(ExportItem.upload_id.set(upload_id))
+    if parts is not None:
+        actions.append(ExportItem.parts.set({str(n): tag for n, tag in parts.items()}))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def start_upload(export: ExportRecord, upload_id: str) -> bool:
+    """Keep the multipart upload of an s3 export (once; a twin run's is aborted)."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    return _update_if(item, [ExportItem.upload_id.set(upload_id), ExportItem.parts.set({})],
+                      (ExportItem.status == "running") & ExportItem.upload_id.does_not_exist())
+
+
+def finish_export(export: ExportRecord, status: str, finished_at: str, *, rows: int | None = None,
+                  batches: int | None = None, reason: str | None = None) -> bool:
+    """running -> done | failed, once."""
+    item = ExportItem(pk=audience_pk(export.workspace_id, export.audience_id), sk=export_sk(export.export_id))
+    actions: list[Action] = [ExportItem.status.set(status), ExportItem.finished_at.set(finished_at)]
+    if rows is not None:
+        actions.append(ExportItem.rows.set(rows))
+    if batches is not None:
+        actions.append(ExportItem.batches.set(batches))
+    if reason is not None:
+        actions.append(ExportItem.reason.set(reason))
+    return _update_if(item, actions, ExportItem.status == "running")
+
+
+def pages_from(workspace_id: str, snapshot_id: str, first: str | None) -> Iterator[tuple[str, list[str]]]:
+    """A snapshot's pages (sort key, ids) in order from the page ``first`` (a page sort key,
+    included) or from the start; a few pages per Query."""
+    low = first or _PAGES_FROM
+    for raw in _query_pages(members_pk(workspace_id, snapshot_id), low, _PAGES_TO):
+        yield raw["sk"]["S"], members.decode(raw["ids"]["B"])

@@ -3,7 +3,8 @@
 ``rules``: the rule decides from the profile alone when it can (``evaluate_partial``);
 only for users still undecided are their events of the names the rule needs read, from
 the earliest time that can count (one Query per name), and ``matches`` decides.
-``rfm`` (with thresholds): from the purchase event's lifetime aggregate, no event read.
+``rfm``: from the purchase event's lifetime aggregate, no event read; with thresholds in
+one pass, with quintile scores against the cut points of a first pass (``rfm_build``).
 ``aipl``: from the aggregates; only users the aggregates cannot place have their events
 of the needed names read since the window opened (``aipl.window_reads``).
 """
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.audiences import aipl, builder, rfm, rules
+from chalicelib.audiences import aipl, builder, rfm, rfm_build, rules
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.events.aggregates import Stat
 from chalicelib.schemas import parse
@@ -46,21 +47,31 @@ def _stats(stats: Mapping[str, StatRecord]) -> dict[str, Stat]:
 
 
 class RfmSelector:
-    """Segments by thresholds (one pass). Quintile scores need cut points from every
-    purchaser first: the API refuses those sources until the builder has that pass."""
+    """Segments by thresholds (one pass), or by quintile scores against the cut points the
+    first pass stored (``prepared``, with the moment recency is measured to)."""
 
-    def __init__(self, source: Mapping[str, Any], now: datetime):
+    def __init__(self, source: Mapping[str, Any], now: datetime, prepared: str | None = None):
         self.source: rfm.RfmSource = parse(rfm.RfmSource, dict(source))
-        if rfm.needs_cutpoints(self.source):
-            raise builder.UnbuildableSource("RFM quintile scores cannot be built yet; give thresholds")
+        self.cuts: rfm.Cutpoints | None = None
         self.now = now
+        if rfm.needs_cutpoints(self.source):
+            if prepared is None:
+                raise builder.UnbuildableSource("RFM quintile scores need the cut points of a first pass")
+            self.cuts, self.now = rfm_build.prepared_of(prepared)
 
     def needs_events(self) -> bool:
         return True  # the purchase event's aggregate
 
-    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+    def classify(self, profile: ProfileRecord, stats: Mapping[str, StatRecord],
+                 tags: frozenset[str]) -> tuple[bool, str | None]:
         facts = rfm.source_facts(self.source, _stats(stats), self.now)
-        return facts is not None and rfm.selects(self.source, rfm.assess(facts, self.source, None))
+        if facts is None:
+            return False, None
+        assessment = rfm.assess(facts, self.source, self.cuts)
+        return rfm.selects(self.source, assessment), assessment.segment
+
+    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+        return self.classify(profile, stats, tags)[0]
 
 
 class AiplSelector:
@@ -72,15 +83,19 @@ class AiplSelector:
     def needs_events(self) -> bool:
         return True
 
-    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+    def classify(self, profile: ProfileRecord, stats: Mapping[str, StatRecord],
+                 tags: frozenset[str]) -> tuple[bool, str | None]:
         event_stats = _stats(stats)
         windowed = {name: [ts for ts, _ in events_repo.events_of(profile.workspace_id, profile.user_id, name,
                                                                   since, self.now)]
                     for name, since in aipl.window_reads(event_stats, self.rules, self.now).items()}
         stage = aipl.stage_of(aipl.AiplFacts(event_stats, windowed), self.rules, self.now)
-        return aipl.selects(self.source, stage)
+        return aipl.selects(self.source, stage), stage
+
+    def select(self, profile: ProfileRecord, stats: Mapping[str, StatRecord], tags: frozenset[str]) -> bool:
+        return self.classify(profile, stats, tags)[0]
 
 
 builder.register("rules", RulesSelector)
-builder.register("rfm", RfmSelector)
-builder.register("aipl", AiplSelector)
+builder.register("rfm", RfmSelector, groups=rfm.SEGMENTS, first_pass=rfm_build.FIRST_PASS)
+builder.register("aipl", AiplSelector, groups=aipl.STAGES)

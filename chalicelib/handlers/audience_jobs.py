@@ -9,20 +9,22 @@ redelivered segment is counted and written once (audiences/builder.py).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from chalicelib import clock, logs
-from chalicelib.audiences import builder
-from chalicelib.audiences.messages import QUEUE_MESSAGE
+from chalicelib.audiences import builder, exports, upload_build
+from chalicelib.audiences.messages import BuildSegment, RunExport, UploadBuild
 from chalicelib.handlers.messages import parse_or_dead_letter
 from chalicelib.tasks import service as task_service
 from chalicelib.tasks.jobs import TaskFanout
 
-TASK_FANOUT: TypeAdapter[TaskFanout] = TypeAdapter(TaskFanout)
+# The queue's messages: the audiences' jobs and the tasks' fan-out pages (bulk work both).
+Job = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskFanout], Field(discriminator="type")]
+JOB: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskFanout] = TypeAdapter(Job)
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
@@ -36,15 +38,19 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def process_record(record: SQSRecord) -> None:
     logs.clear()
     logs.bind(message_id=record.message_id)
-    if '"task_fanout"' in record.body:
-        fanout = parse_or_dead_letter(TASK_FANOUT, record.body, "audience-jobs", what="job")
-        if fanout is not None:
-            logs.bind(workspace_id=fanout.workspace_id, task_id=fanout.task_id)
-            outcome = task_service.fan_out(fanout.workspace_id, fanout.task_id, fanout.after, clock.now())
-            logs.logger.info("task fan-out page", extra={"outcome": outcome})
-        return
-    job = parse_or_dead_letter(QUEUE_MESSAGE, record.body, "audience-jobs", what="job")
+    job = parse_or_dead_letter(JOB, record.body, "audience-jobs", what="job")
     if job is None:
+        return
+    if isinstance(job, TaskFanout):
+        logs.bind(workspace_id=job.workspace_id, task_id=job.task_id)
+        outcome = task_service.fan_out(job.workspace_id, job.task_id, job.after, clock.now())
+        logs.logger.info("task fan-out page", extra={"outcome": outcome})
+        return
+    if isinstance(job, UploadBuild):
+        _upload(record, job)
+        return
+    if isinstance(job, RunExport):
+        run_export(job, int(record.attributes.approximate_receive_count))
         return
     logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id,
               segment=job.segment)
@@ -57,3 +63,30 @@ def process_record(record: SQSRecord) -> None:
                                clock.now())
         raise
     logs.logger.info("audience segment", extra={"outcome": outcome})
+
+
+def _upload(record: SQSRecord, job: UploadBuild) -> None:
+    logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id)
+    try:
+        outcome = upload_build.run(job, clock.now())
+    except Exception as error:  # noqa: BLE001 - re-raised: SQS retries it, and dead-letters it after the last
+        if int(record.attributes.approximate_receive_count) >= LAST_RECEIVE:
+            logs.logger.exception("audience upload build failed for good")
+            upload_build.fail(job, f"reading the file failed {LAST_RECEIVE} times: {type(error).__name__}", clock.now())
+        raise
+    logs.logger.info("audience upload build", extra={"outcome": outcome})
+
+
+def run_export(job: RunExport, receive_count: int) -> None:
+    """Deliver an export from its checkpoint; a failure is retried by SQS (the checkpoint
+    keeps what was acknowledged) and fails the export on the last receive."""
+    logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, export_id=job.export_id)
+    try:
+        outcome = exports.run(job, clock.now())
+    except Exception as error:  # noqa: BLE001 - re-raised: SQS redelivers it, and dead-letters it after the last
+        if receive_count >= LAST_RECEIVE:
+            logs.logger.exception("audience export failed for good")
+            reason = str(error) if isinstance(error, exports.ExportRetry) else type(error).__name__
+            exports.fail_for_good(job, f"failed {LAST_RECEIVE} times: {reason}", clock.now())
+        raise
+    logs.logger.info("audience export run", extra={"outcome": outcome})

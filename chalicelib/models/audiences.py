@@ -2,6 +2,9 @@
 
 pk = "<workspace_id>#aud#<audience_id>": sk = "audience" (the audience) or
 "snap#<snapshot_id>" (one build; snapshot ids sort by creation time).
+pk = "<workspace_id>#aud#<audience_id>": sk = "usage#<user kind>#<user id>" (a running task or
+journey that reads the audience; the audience's ``in_use`` counts them, and delete is
+conditioned on it being 0).
 pk = "<workspace_id>#snap#<snapshot_id>": sk = "m#<first user id>" (a page of members,
 ascending; the pages of a snapshot in key order are its members in order, and the page
 that may hold a user is the last one whose first id is <= that user).
@@ -25,6 +28,7 @@ from chalicelib.models.base import BaseModel, meta
 AUDIENCE_SK = "audience"
 SNAPSHOT_PREFIX = "snap#"
 PAGE_PREFIX = "m#"
+USAGE_PREFIX = "usage#"
 
 
 def audience_pk(workspace_id: str, audience_id: str) -> str:
@@ -37,6 +41,10 @@ def snapshot_sk(snapshot_id: str) -> str:
 
 def members_pk(workspace_id: str, snapshot_id: str) -> str:
     return f"{workspace_id}#snap#{snapshot_id}"
+
+
+def usage_sk(user_kind: str, user_id: str) -> str:
+    return f"{USAGE_PREFIX}{user_kind}#{user_id}"
 
 
 def page_sk(first_id: str) -> str:
@@ -88,6 +96,8 @@ class AudienceItem(AudiencesTableItem, discriminator="audience"):
     catalog = UnicodeAttribute(null=True)  # "<workspace_id>#audiences": by_catalog's hash key
     source_type = UnicodeAttribute(null=True)  # the source's type, for the list's filter
     name_lower = UnicodeAttribute(null=True)  # the name lower-cased, for the list's name filter
+    upload_id = UnicodeAttribute(null=True)  # upload sources: the newest upload URL's id (what a build reads)
+    in_use = NumberAttribute(null=True)  # usage items under the audience (running tasks, journeys)
     by_catalog = ByCatalog()
 
 
@@ -111,6 +121,16 @@ class SnapshotItem(AudiencesTableItem, discriminator="snapshot"):
     built_at = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)  # why it failed
     superseded_at = UnicodeAttribute(null=True)
+    upload: MapAttribute[str, Any] = MapAttribute(null=True)  # upload builds: rows, matched, unmatched, ...
+    # Two-pass builds (RFM quintiles, audiences/rfm_build.py): phase "values" while segments
+    # collect value counts (``values_done``, ``value_runs``), then "members" with ``prepared``
+    # (the cut points, JSON) that every member segment scores against, "queued" once the
+    # member pass is on the queue. None: one pass.
+    phase = UnicodeAttribute(null=True)
+    values_done = NumberSetAttribute(null=True)
+    value_runs: MapAttribute[str, Any] = MapAttribute(null=True)  # segment -> {"attempt", "pages"}
+    prepared = UnicodeAttribute(null=True)
+    distribution: MapAttribute[str, Any] = MapAttribute(null=True)  # segment/stage name -> users, once ready
 
 
 class MemberPageItem(AudiencesTableItem, discriminator="members"):
@@ -127,3 +147,43 @@ class RunPageItem(AudiencesTableItem, discriminator="run"):
 
     ids = BinaryAttribute(legacy_encoding=False)
     members = NumberAttribute()
+
+
+class UsageItem(AudiencesTableItem, discriminator="usage"):
+    """A running task or journey that reads the audience (audiences.usage)."""
+
+    user_kind = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    since = UnicodeAttribute()
+
+
+EXPORT_PREFIX = "export#"
+
+
+def export_sk(export_id: str) -> str:
+    return EXPORT_PREFIX + export_id
+
+
+class ExportItem(AudiencesTableItem, discriminator="export"):
+    """One export of a snapshot's members (pk = the audience's, sk = "export#<id>").
+    ``cursor`` is the page being delivered ("m#<first id>") and ``offset`` how many of its
+    members are acknowledged: a resumed run starts there. s3 exports keep their multipart
+    upload and the parts uploaded (each ends at a checkpoint)."""
+
+    workspace_id = UnicodeAttribute()
+    audience_id = UnicodeAttribute()
+    export_id = UnicodeAttribute()
+    snapshot_id = UnicodeAttribute()
+    target = UnicodeAttribute()  # s3 | webhook | kafka
+    spec: MapAttribute[str, Any] = MapAttribute()  # the request without secrets
+    status = UnicodeAttribute()  # running | done | failed
+    rows = NumberAttribute(default=0)
+    batches = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    offset = NumberAttribute(default=0)
+    key = UnicodeAttribute(null=True)  # s3: the object
+    upload_id = UnicodeAttribute(null=True)
+    parts: MapAttribute[str, Any] = MapAttribute(null=True)  # part number -> ETag
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)

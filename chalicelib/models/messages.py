@@ -17,13 +17,21 @@ message, so receipts find the message; the index costs one write unit per messag
 
 ``sandbox_outbox`` items: pk = "<ws>#sandbox#<idempotency_key>", sk = "outbox", with TTL
 (``expires_at``): what the sandbox provider "delivered", and its planned receipts.
+
+``sandbox_due`` items: pk = "sandbox_due#<shard>" (4 shards, not per workspace: the
+one-minute schedule that posts the sandbox's receipts reads them all), sk = "<due time>#<outbox
+pk>": the sandbox's next receipt to post for that message (sandbox only, never in production paths).
+
+``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``,
+``journey#<id>#node#<id>``, ``campaign#<id>``), sk = "shard#<nn>": the owner's counters,
+spread over ``counters.repo.SHARDS`` items that a writer picks at random and a read sums (one Query).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from pynamodb.attributes import (
-    DiscriminatorAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute,
+    DiscriminatorAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
@@ -77,6 +85,11 @@ class MessageItem(MessagesTableItem, discriminator="message"):
     by_provider_id = ByProviderId()
     cost = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
+    campaign_id = UnicodeAttribute(null=True)      # counted for the campaign too
+    fatigue_counter = UnicodeAttribute(null=True)  # the fatigue counter sk it holds a place in (released on failure)
+    counted = UnicodeSetAttribute(null=True)        # counters already incremented for it (counters.counting)
+    click_keys = UnicodeSetAttribute(null=True)     # digests of the distinct clicks counted (bounded)
+    counter_owners = UnicodeSetAttribute(null=True)  # task#.. / journey#..#node#.. / campaign#.. it counts for
 
 
 class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):
@@ -92,3 +105,29 @@ class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):
     accepted_at = UnicodeAttribute()
     receipts = ListAttribute(of=HistoryEntry, default=list)  # planned: delivered/opened/clicked at
     expires_at = NumberAttribute()
+
+
+class SandboxDueItem(MessagesTableItem, discriminator="sandbox_due"):
+    """The sandbox's next receipt to post for one outbox message (read by the one-minute schedule)."""
+
+    outbox_pk = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class CounterItem(MessagesTableItem, discriminator="counter"):
+    """One shard of an owner's counters (``counters.counting.FIELDS``); absent fields are 0."""
+
+    targeted = NumberAttribute(null=True)
+    sent = NumberAttribute(null=True)
+    delivered = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    opened = NumberAttribute(null=True)
+    clicked = NumberAttribute(null=True)
+    unique_clicks = NumberAttribute(null=True)
+    dropped_fatigue = NumberAttribute(null=True)
+    dropped_suppressed = NumberAttribute(null=True)
+    dropped_consent = NumberAttribute(null=True)
+    dropped_cancelled = NumberAttribute(null=True)
+    bounced = NumberAttribute(null=True)
+    complained = NumberAttribute(null=True)
+    cost = NumberAttribute(null=True)

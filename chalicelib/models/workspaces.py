@@ -54,6 +54,7 @@ class WorkspaceItem(WorkspacesTableItem, discriminator="workspace"):
     admin_keys = NumberAttribute(null=True)
     catalog = UnicodeAttribute(null=True)  # CATALOG on every workspace item: the sparse index's hash key
     created_key = UnicodeAttribute(null=True)  # "<created_at>#<workspace_id>"
+    default_region = UnicodeAttribute(null=True)  # phonenumbers region of national numbers in id lists
     by_creation = ByCreation()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -213,12 +213,16 @@ def kinds() -> dict[str, type[Provider]]:
 
 
 def build(config: ProviderConfig) -> Provider:
-    """The adapter for a provider configuration."""
+    """The adapter for a provider configuration, the kind's published defaults (rate limit,
+    cost per message) filling what the account leaves unset."""
     try:
         cls = _KINDS[config.kind]
     except KeyError:
         raise UnknownKind(f"no provider of kind {config.kind!r}") from None
     if config.channel not in cls.channels:
         raise UnknownKind(f"a {config.kind} provider does not send {config.channel} messages")
-    return cls(config)
+    from chalicelib.sending.providers_config import published_defaults  # the kinds' declarations
+
+    missing = {k: v for k, v in published_defaults(config.kind).items() if config.settings.get(k) is None}
+    return cls(replace(config, settings={**config.settings, **missing}) if missing else config)
 

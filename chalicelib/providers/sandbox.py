@@ -9,7 +9,9 @@ Settings (all optional): ``failure_rate`` (0..1; which messages fail is a hash o
 idempotency key, so a retry of a message fails or passes as before),
 ``receipt_delay_seconds`` (5), ``open_rate`` (0.5), ``click_rate`` (0.2),
 ``retention_days`` (7). The planned receipts (delivered, opened, clicked, with their
-times) are stored with the message for the receipts slice to post.
+times) are stored with the message, and the message is marked due at the first of them:
+``receipts.sandbox_poster`` posts them, signed with the account's ``receipt_secret``, to
+the receipts route when they are due.
 """
 from __future__ import annotations
 
@@ -101,4 +103,10 @@ class SandboxProvider(Provider):
             },
             ReturnValues="ALL_NEW",
         )
-        return str(answer["Attributes"]["provider_message_id"]["S"])
+        stored = answer["Attributes"]
+        planned = stored.get("receipts", {}).get("L", [])
+        if planned:  # the first planned receipt, posted by receipts.sandbox_poster when due
+            from chalicelib.receipts import sandbox_poster
+
+            sandbox_poster.mark_due(stored["pk"]["S"], planned[0]["M"]["at"]["S"], now)
+        return str(stored["provider_message_id"]["S"])

@@ -24,6 +24,7 @@ MAX_DEFAULT_CHARS = 1024
 MAX_WEBHOOK_BODY_BYTES = 65_536
 
 NAME = rule(r"^[^\x00-\x1f\x7f]{1,128}$", "a name is 1-128 characters without control characters")
+EXTERNAL_ID = rule(r"^[^\x00-\x1f\x7f]{1,256}$", "a provider template id is 1-256 characters without control characters")
 PROVIDER = rule(r"^[a-z0-9][a-z0-9_-]{0,63}$",
                 "a provider name is 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit")
 VARIABLE_WORDS = ("a variable is a name of letters, digits and '_' (starting with a letter or '_'), or a path of "
@@ -36,6 +37,12 @@ WECHAT_KEY = rule(r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
 WHATSAPP_NAME = rule(r"^[a-z0-9_]{1,512}$", "a WhatsApp template name is 1-512 lowercase letters, digits or '_'")
 LANGUAGE = rule(r"^[a-z]{2,3}(_[A-Z]{2})?$", "a language code such as en or en_US")
 PUSH_KEY = rule(r"^[A-Za-z0-9_.\-]{1,64}$", "a data key is 1-64 letters, digits, '_', '.' or '-'")
+_SIGN_CHAR = r"[^\s\x00-\x1f\x7f/\[\]【】]"
+SIGNATURE = rule(rf"^{_SIGN_CHAR}(?:[^\x00-\x1f\x7f/\[\]【】]{{0,30}}{_SIGN_CHAR})?$",
+                 "a signature is 1-32 characters without control characters, '/', brackets or spaces at either end "
+                 "(the provider adds the brackets)")
+MATERIAL_ID = rule(r"^mat[0-9a-z]{16}$", "a material id as the API returned it (mat and 16 letters or digits)")
+MAX_MEDIA = 10
 WEB_URL = rule(r"^https?://[^\s/?#]+[^\s]*$", "an http or https URL")
 
 
@@ -68,6 +75,8 @@ Liquid = Annotated[str, Field(min_length=1)]
 class _Common(Request):
     name: str = Field(pattern=NAME)
     provider: str | None = Field(None, pattern=PROVIDER)
+    external_id: str | None = Field(None, pattern=EXTERNAL_ID, description=(
+        "the provider-side template: Alibaba Cloud TemplateCode, WhatsApp template name, WeChat template id"))
     variables: Annotated[dict[str, Default], AfterValidator(_variables)] = Field(default_factory=dict)
 
     # The fields rendered with Liquid (each may be a string, or a map or list of strings).
@@ -79,7 +88,17 @@ class _Common(Request):
 class SmsTemplate(_Common):
     channel: Literal["sms"]
     body: Annotated[Liquid, Field(max_length=2_000)]
-    LIQUID = ("body",)
+    signature: str | None = Field(None, pattern=SIGNATURE, description="an SMS signature; sent only once approved")
+    media: list[Annotated[str, Field(pattern=MATERIAL_ID)]] | None = Field(
+        None, min_length=1, max_length=MAX_MEDIA, description="material ids (digital SMS); each must be ready")
+    params: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[Liquid, Field(max_length=500)]] | None = Field(
+        None, max_length=30, description="values of the provider template's variables (Alibaba Cloud TemplateParam), "
+                                         "each rendered with Liquid")
+    fallback_external_id: str | None = Field(None, pattern=EXTERNAL_ID,
+                                             description="card SMS: the plain SMS template sent where cards cannot show")
+    digital_external_id: str | None = Field(None, pattern=EXTERNAL_ID,
+                                            description="card SMS: the digital SMS template of the DIGITALSMS fallback")
+    LIQUID = ("body", "params")
 
 
 class EmailTemplate(_Common):
@@ -103,6 +122,8 @@ class PushTemplate(_Common):
     body: Annotated[Liquid, Field(max_length=2_048)]
     data: dict[Annotated[str, Field(pattern=PUSH_KEY)], Annotated[str, Field(max_length=1_024)]] | None = \
         Field(None, max_length=20)
+    media: list[Annotated[str, Field(pattern=MATERIAL_ID)]] | None = Field(
+        None, min_length=1, max_length=1, description="the material id of the notification's image or Lottie animation")
     LIQUID = ("title", "body", "data")
 
 

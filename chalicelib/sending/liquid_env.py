@@ -142,7 +142,12 @@ def short_link(value: object, *, context: RenderContext) -> str:
     if not is_web_url(url):
         raise FilterValueError("short_link takes an http or https URL", token=None)
     shortener = getattr(context, "shortener", None)
-    return shortener(url) if shortener else url
+    if shortener is None:
+        return url
+    try:
+        return shortener(url)
+    except ValueError as err:  # the shortener says why in words
+        raise FilterValueError(f"short_link takes {err}", token=None) from None
 
 
 class SendEnvironment(Environment):

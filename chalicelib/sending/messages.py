@@ -26,7 +26,8 @@ CLAIMED = "claimed"  # internal: the sender holds the message and may be calling
 PROGRESS = ("queued", CLAIMED, "sent", "delivered", "opened", "clicked")
 # Terminal: nothing moves a message out of them. Ranked too, so that any two updates
 # combine to one answer whatever their order.
-TERMINAL = ("dropped_consent", "dropped_fatigue", "dropped_suppressed", "failed", "bounced", "complained")
+TERMINAL = ("dropped_consent", "dropped_fatigue", "dropped_suppressed", "dropped_cancelled", "failed", "bounced",
+            "complained")
 STATUSES = tuple(s for s in PROGRESS if s != CLAIMED) + TERMINAL
 RANK = {status: rank for rank, status in enumerate(PROGRESS + TERMINAL)}
 FINAL = frozenset({"sent", "delivered", "opened", "clicked", *TERMINAL})  # the sender is done with it
@@ -113,6 +114,9 @@ class Record:
     history: tuple[HistoryItem, ...] = ()
     provider_message_id: str | None = None
     created_at: str | None = None
+    campaign_id: str | None = None
+    fatigue_counter: str | None = None   # the fatigue counter it holds a place in (sender.release on failure)
+    counted: frozenset[str] = frozenset()  # counters already incremented for it (counters.counting)
 
 
 def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason: str | None) -> tuple[HistoryItem, ...]:
@@ -129,7 +133,9 @@ def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason:
 
 @dataclass(frozen=True)
 class Send:
-    """Go on to the claim and the provider."""
+    """Go on to the claim and the provider (holding a place in this fatigue counter, if any)."""
+
+    fatigue_counter: str | None = None
 
 
 @dataclass(frozen=True)

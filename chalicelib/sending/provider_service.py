@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ def put(workspace_id: str, name: str, request: ProviderPut, now: datetime) -> Pr
     first (merged with the stored ones), then the settings are written conditioned on the
     version read."""
     check_name(name)
+    request = with_generated_secrets(workspace_id, name, request)
     names: tuple[str, ...] | None = None
     if request.credentials:
         names = repo_providers.store_credentials(workspace_id, name, request.credentials)
@@ -47,6 +49,21 @@ def put(workspace_id: str, name: str, request: ProviderPut, now: datetime) -> Pr
         lambda: repo_providers.get(workspace_id, name), decide,
         lambda record, current: repo_providers.put(workspace_id, record, current),
         busy=f"provider {name}", tries=MAX_TRIES))
+
+
+GENERATED = {"sandbox": "receipt_secret"}  # kind -> a secret we make when the account has none
+
+
+def with_generated_secrets(workspace_id: str, name: str, request: ProviderPut) -> ProviderPut:
+    """A sandbox account signs the receipts it posts with a secret of its own: made here
+    (and stored with the credentials) the first time the account is put without one."""
+    field = GENERATED.get(request.kind)
+    if field is None or (request.credentials or {}).get(field):
+        return request
+    current = repo_providers.get(workspace_id, name)
+    if current is not None and field in current.credential_names:
+        return request
+    return request.model_copy(update={"credentials": {**(request.credentials or {}), field: secrets.token_hex(32)}})
 
 
 def get(workspace_id: str, name: str) -> Provider:

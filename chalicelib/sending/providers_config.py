@@ -30,6 +30,10 @@ class Kind:
     credentials: tuple[str, ...] = ()
     required_settings: tuple[str, ...] = ()
     max_batch: int = 1
+    # The provider's published defaults, used when the account sets none (sources in
+    # docs/providers.md): messages per second, and cost per message.
+    rate_limit: float | None = None
+    cost_per_message: float | None = None
 
 
 SMS, EMAIL = ("sms",), ("email",)
@@ -37,27 +41,54 @@ ALIYUN = ("access_key_id", "access_key_secret")
 KINDS: dict[str, Kind] = {
     "sandbox": Kind(("sms", "email", "push", "wechat", "wechat_template", "whatsapp", "viber", "webhook"),
                     {"failure_rate": (int, float), "open_rate": (int, float), "click_rate": (int, float),
-                     "receipt_delay_seconds": (int, float)}, max_batch=100),
-    "ses": Kind(EMAIL, {"from_address": str, "configuration_set": str, "region": str},
+                     "receipt_delay_seconds": (int, float)}, ("receipt_secret",), max_batch=100),
+    "ses": Kind(EMAIL, {"from_address": str, "configuration_set": str, "region": str, "sns_topic_arn": str},
                 required_settings=("from_address",), max_batch=50),
-    "sms_aws": Kind(SMS, {"origination_identity": str, "configuration_set": str, "region": str}),
-    "sns": Kind(SMS, {"sender_id": str, "region": str}),
-    "smtp": Kind(EMAIL, {"host": str, "port": int, "from_address": str, "starttls": bool},
-                 ("username", "password"), ("host", "from_address")),
-    "webhook": Kind(("webhook",), {"url": str}, ("signing_secret",), ("url",)),
-    "kafka": Kind(("webhook",), {"bootstrap_servers": str, "topic": str, "security_protocol": str},
-                  ("sasl_username", "sasl_password"), ("bootstrap_servers",)),
-    "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN, ("sign_name",), max_batch=100),
-    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN, ("sign_name",)),
-    "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str}, ALIYUN, ("account_name",)),
+    "sms_aws": Kind(SMS, {"origination_identity": str, "configuration_set": str, "message_type": str, "region": str},
+                    max_batch=20),
+    "sns": Kind(SMS, {"sender_id": str, "message_type": str, "region": str}, max_batch=20),
+    "smtp": Kind(EMAIL, {"host": str, "port": int, "from_address": str, "starttls": bool, "ssl": bool},
+                 ("username", "password"), ("host", "from_address"), max_batch=50),
+    "webhook": Kind(("webhook",), {"url": str, "timeout_seconds": (int, float)}, ("signing_secret",), ("url",),
+                    max_batch=20),
+    "kafka": Kind(("webhook",), {"bootstrap_servers": str, "topic": str, "security_protocol": str,
+                                 "sasl_mechanism": str, "timeout_seconds": (int, float)},
+                  ("sasl_username", "sasl_password"), ("bootstrap_servers",), max_batch=100),
+    # aliyun_*: chalicelib/providers/aliyun_sms.py, aliyun_card_sms.py, aliyun_dm.py (docs/providers.md).
+    # callback_token protects the unsigned SmsReport push (?token= in the receipts URL).
+    # SendBatchSms: up to 100 numbers per call; CNY 0.045 a message at the first tier of the
+    # mainland price list; no published rate limit we could confirm.
+    "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN + ("callback_token",), ("sign_name",),
+                       max_batch=100, cost_per_message=0.045),
+    # SendCardSms: 1000 requests/s per user; SendBatchCardSms: 100 numbers; priced per card by contract.
+    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str, "fallback_type": str, "sms_up_extend_code": str},
+                            ALIYUN + ("callback_token",), ("sign_name",), max_batch=100, rate_limit=1000.0),
+    "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str, "tag_name": str,
+                              "click_trace": bool, "reply_to": bool}, ALIYUN, ("account_name",), max_batch=50),
+    # A US/Canada long code sends one segment a second ("How quickly can I send SMS messages?");
+    # prices vary by destination.
     "twilio": Kind(SMS + ("whatsapp",), {"from_number": str, "messaging_service_sid": str},
-                   ("account_sid", "auth_token")),
-    "http_sms": Kind(SMS, {"url": str, "method": str}, ("token",), ("url",)),
-    "wechat_oa": Kind(("wechat", "wechat_template"), {"app_id": str}, ("app_secret",), ("app_id",)),
-    "umeng": Kind(("push",), {"app_key": str, "platform": str}, ("app_master_secret",), ("app_key",)),
-    "whatsapp": Kind(("whatsapp",), {"phone_number_id": str, "api_version": str}, ("access_token",),
-                     ("phone_number_id",)),
-    "viber": Kind(("viber",), {"sender_name": str}, ("auth_token",), ("sender_name",)),
+                   ("account_sid", "auth_token"), max_batch=50, rate_limit=1.0),
+    "http_sms": Kind(SMS, {"url": str, "method": str, "headers": dict, "body": dict, "encoding": str,
+                           "success_status": list, "success_path": str, "success_value": (str, int),
+                           "id_path": str, "error_path": str, "receipt_id_path": str, "receipt_status_path": str,
+                           "receipt_status_map": dict, "receipt_items_path": str, "receipt_encoding": str,
+                           "receipt_auth": str, "receipt_signature_header": str},
+                     ("token", "receipt_secret"), ("url",), max_batch=50),
+    # WeChat charges nothing per message; its limits are daily quotas, not a rate.
+    "wechat_oa": Kind(("wechat", "wechat_template"), {"app_id": str, "send_mode": str},
+                      ("app_secret", "token", "encoding_aes_key"), ("app_id",), max_batch=1000, cost_per_message=0.0),
+    # U-Push: listcast takes at most 500 device tokens; the basic service is free.
+    "umeng": Kind(("push",), {"app_key": str, "platform": str, "production_mode": bool}, ("app_master_secret",),
+                  ("app_key",), max_batch=500, cost_per_message=0.0),
+    # WhatsApp Cloud API: 80 messages per second per business phone number by default
+    # ("Throughput"); prices are per country and category, so no default cost.
+    "whatsapp": Kind(("whatsapp",), {"phone_number_id": str, "api_version": str},
+                     ("access_token", "app_secret", "verify_token"), ("phone_number_id",), max_batch=50, rate_limit=80.0),
+    # Viber publishes no per-second limit (only 100 unanswered messages per user an hour)
+    # and prices per country beyond the free monthly messages.
+    "viber": Kind(("viber",), {"sender_name": str, "sender_avatar": str}, ("auth_token",), ("sender_name",),
+                  max_batch=50),
 }
 RATES = ("failure_rate", "open_rate", "click_rate")
 
@@ -111,6 +142,10 @@ def kind_problems(put: ProviderPut) -> list[FieldError]:
             errors.append(FieldError(f"settings.{name}", "is a rate from 0 to 1"))
         elif name == "receipt_delay_seconds" and not 0 <= value <= 86_400:
             errors.append(FieldError(f"settings.{name}", "is 0 to 86400 seconds"))
+        elif name == "message_type" and value.lower() not in ("transactional", "promotional"):
+            errors.append(FieldError(f"settings.{name}", "is transactional or promotional"))
+    if not errors:
+        errors += [FieldError(f"settings.{name}", message) for name, message in _kind_checks(put)]
     for name in kind.required_settings:
         if name not in put.settings:
             errors.append(FieldError(f"settings.{name}", f"is required for {put.kind}"))
@@ -119,6 +154,19 @@ def kind_problems(put: ProviderPut) -> list[FieldError]:
             known = ", ".join(kind.credentials) or "none"
             errors.append(FieldError(f"credentials.{name}", f"is not a credential of {put.kind} (its credentials: {known})"))
     return errors
+
+
+def _kind_checks(put: ProviderPut) -> list[tuple[str, str]]:
+    """The checks of one kind's settings beyond their types."""
+    if put.kind == "http_sms":
+        from chalicelib.providers.http_sms import settings_problems
+
+        return settings_problems(put.settings)
+    if put.kind == "aliyun_card_sms" and put.settings.get("fallback_type", "SMS") not in ("SMS", "DIGITALSMS", "NONE"):
+        return [("fallback_type", "one of SMS, DIGITALSMS, NONE")]
+    if put.kind == "twilio" and not (put.settings.get("from_number") or put.settings.get("messaging_service_sid")):
+        return [("from_number", "a Twilio provider needs from_number or messaging_service_sid")]
+    return []
 
 
 def missing_credentials(kind_name: str, stored: set[str]) -> list[str]:
@@ -165,6 +213,15 @@ def to_api(record: ProviderRecord) -> Provider:
         credentials_missing=missing_credentials(record.kind, set(record.credential_names)),
         created_at=record.created_at, updated_at=record.updated_at,
     )
+
+
+def published_defaults(kind_name: str) -> dict[str, float]:
+    """The kind's published rate limit and cost per message, for an account that sets none."""
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        return {}
+    found = {"rate_limit": kind.rate_limit, "cost_per_message": kind.cost_per_message}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def batch_size_of(record: ProviderRecord) -> int:

@@ -56,6 +56,8 @@ class SendMessage(BaseModel):
                                     description="render each recipient's content from this approved template")
     event: dict[str, Any] | None = Field(None, description="properties of the triggering event, as templates see `event`")
     values: dict[str, Any] = Field(default_factory=dict, description="values of the template's declared variables")
+    campaign_id: str | None = Field(None, min_length=1, max_length=64,
+                                    description="the campaign it belongs to (counted for it too)")
     transactional: bool = Field(False, description="exempt from fatigue caps, quiet hours and unsubscribes "
                                                    "(never from bounces, complaints or manual suppression)")
 

@@ -6,17 +6,28 @@ profiles; the rest is ``templates.render`` (pure). A template that is not approv
 or that fails for a recipient (a missing value, a limit) fails that message with the
 reason: nothing unapproved is ever sent, and one recipient's missing value never stops
 the others. A send without a template carries its rendered content itself.
+
+Links marked ``| short_link`` become the recipient's own short links (a code derived
+from the message key and the URL, so a retry renders the same one); they are stored,
+each with a conditional put, once the message rendered, before the claim.
+
+An SMS that carries a signature (the template's or the content's ``signature``, else the
+provider account's ``sign_name``) fails unless that signature is approved: one
+BatchGetItem per workspace for the batch's signatures.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import clock
+from chalicelib.links import service as links
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.sending import repo_templates, templates
+from chalicelib.sending import repo_templates, signature_service, templates
 from chalicelib.sending.messages import MessageKey
 
 if TYPE_CHECKING:
@@ -31,9 +42,11 @@ class Failed:
 Rendered = dict[str, Any]
 
 
-def render_jobs(jobs: Sequence["Job"]) -> Mapping[MessageKey, Rendered | Failed]:
+def render_jobs(jobs: Sequence["Job"], now: datetime | None = None) -> Mapping[MessageKey, Rendered | Failed]:
     """The content to send for each job (by message key), or why it cannot be sent."""
+    now = now or clock.now()
     out: dict[MessageKey, Rendered | Failed] = {}
+    made: dict[MessageKey, links.RecipientLinks] = {}
     by_template: dict[tuple[str, str], list["Job"]] = defaultdict(list)
     for job in jobs:
         if job.message.template_id is None:
@@ -53,11 +66,55 @@ def render_jobs(jobs: Sequence["Job"]) -> Mapping[MessageKey, Rendered | Failed]
             continue
         found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
         for job in mine:
-            out[job.key] = _render_one(template, found.get(job.recipient.user_id), job)
+            made[job.key] = _links_of(job, now)
+            out[job.key] = _render_one(template, found.get(job.recipient.user_id), job, made[job.key])
+    _check_signatures(jobs, out)
+    _store_links(made, out)
     return out
 
 
-def _render_one(template: templates.Template, profile: profiles_repo.ProfileRecord | None, job: "Job") -> Rendered | Failed:
+def _links_of(job: "Job", now: datetime) -> links.RecipientLinks:
+    m = job.message
+    return links.RecipientLinks(workspace_id=m.workspace_id, user_id=job.recipient.user_id, message_key=str(job.key),
+                                created_at=clock.iso(now), task_id=m.task_id, journey_id=m.journey_id,
+                                node_id=m.node_id)
+
+
+def _store_links(made: Mapping[MessageKey, links.RecipientLinks], out: dict[MessageKey, Rendered | Failed]) -> None:
+    """Store the short links of the messages that will be sent; a message whose link code
+    is another link's fails rather than send someone else's link."""
+    owners = {link.code: key for key, found in made.items() if not isinstance(out[key], Failed)
+              for link in found.links.values()}
+    pending = [link for key, found in made.items() if not isinstance(out[key], Failed) for link in found.links.values()]
+    for link in links.store(pending):
+        out[owners[link.code]] = Failed(f"the short link code for {link.url} is taken; the message is not sent")
+
+
+def signature_of(job: "Job", content: Mapping[str, Any]) -> str | None:
+    """The SMS signature a message carries: its own, else its provider account's ``sign_name``."""
+    if job.message.channel != "sms":
+        return None
+    name = content.get("signature") or job.message.provider.settings.get("sign_name")
+    return str(name) if name else None
+
+
+def _check_signatures(jobs: Sequence["Job"], out: dict[MessageKey, Rendered | Failed]) -> None:
+    """Fail, with the reason, each rendered SMS whose signature is not approved."""
+    wanted: dict[str, dict[MessageKey, str]] = defaultdict(dict)
+    for job in jobs:
+        outcome = out.get(job.key)
+        name = None if isinstance(outcome, Failed) or outcome is None else signature_of(job, outcome)
+        if name:
+            wanted[job.message.workspace_id][job.key] = name
+    for workspace_id, names in wanted.items():
+        refused = signature_service.unsendable(workspace_id, set(names.values()))
+        for key, name in names.items():
+            if name in refused:
+                out[key] = Failed(refused[name])
+
+
+def _render_one(template: templates.Template, profile: profiles_repo.ProfileRecord | None, job: "Job",
+                shortener: links.RecipientLinks) -> Rendered | Failed:
     if profile is None:
         return Failed(f"no profile {job.recipient.user_id}")
     channels = {c: profile.channels.get(c) for c in CHANNELS}
@@ -66,7 +123,7 @@ def _render_one(template: templates.Template, profile: profiles_repo.ProfileReco
         event=job.message.event, message=_message_ids(job), values=job.message.values,
     )
     try:
-        return templates.render(template.spec, recipient)
+        return templates.render(template.spec, recipient, shortener=shortener)
     except templates.RenderFailed as failed:
         return Failed(failed.reason)
 

@@ -9,6 +9,10 @@ conditional write on one message (the invariants are conditions, never read-then
 * drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
 * give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
 
+A write that gives a message a final status (outcome, drop, give up) is a transaction
+with the counters it increments (``counters``): a counter moves if and only if the status
+does, whatever crashes or redeliveries happen (TransactWriteItems: twice the write units).
+
 Conditional writes cannot be batched (BatchWriteItem takes no conditions; a transaction
 costs twice the units and fails as a whole), so they run on a few threads.
 """
@@ -22,6 +26,8 @@ from typing import Any, TypeVar
 
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.config import settings
+from chalicelib.counters import counting
+from chalicelib.counters import repo as counters_repo
 from chalicelib.models.messages import HistoryEntry, MessageItem
 from chalicelib.sending.messages import (
     CLAIMED, HistoryItem, MessageKey, Record, Written, with_history,
@@ -40,6 +46,38 @@ class Meta:
     channel: str
     provider: str
     provider_kind: str
+    campaign_id: str | None = None
+    fatigue_counter: str | None = None  # the fatigue counter it holds a place in, if any
+
+
+def owners_of(key: MessageKey, campaign_id: str | None) -> list[str]:
+    """The counter owners of a message: its task or journey node, and its campaign."""
+    return counting.owners(task_id=key.task_id, journey_id=key.journey_id, node_id=key.node_id,
+                           campaign_id=campaign_id)
+
+
+def _counted_write(workspace_id: str, item: MessageItem, *, actions: list[Any] | None, condition: Any,
+                   owners: list[str], status: str, counted: frozenset[str] = frozenset(),
+                   cost: float | None = None) -> None:
+    """The message write (a put when ``actions`` is None, else an update) and its counter
+    increments, in one transaction (``LostRace`` when the message's condition fails)."""
+    decided = counting.on_status(status, counted, cost=cost)
+    if not decided:  # nothing to count (a release for a retry): a plain write, half the units
+        with dynamo.lost_race_on_conflict():
+            if actions is None:
+                item.save(condition=condition)
+            else:
+                item.update(actions=actions, condition=condition)
+        return
+    with dynamo.lost_race_on_conflict(), dynamo.transaction() as tx:
+        if actions is None:
+            item.counted = set(decided.counted) or None
+            tx.save(item, condition=condition)
+        else:
+            if decided:
+                actions = [*actions, MessageItem.counted.set(set(decided.counted))]
+            tx.update(item, actions=actions, condition=condition)
+        counters_repo.add_to_transaction(tx, workspace_id, owners, decided.deltas)
 
 
 def read(keys: Sequence[MessageKey]) -> dict[MessageKey, Record]:
@@ -61,6 +99,8 @@ def _record(item: MessageItem) -> Record:
         claim_token=item.claim_token, attempts=int(item.attempts or 0),
         history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
         provider_message_id=item.provider_message_id, created_at=item.created_at,
+        campaign_id=item.campaign_id, fatigue_counter=item.fatigue_counter,
+        counted=frozenset(item.counted or ()),
     )
 
 
@@ -90,6 +130,10 @@ def claim(write: ClaimWrite) -> bool:
         version=(prev.version + 1) if prev else 1, attempts=(prev.attempts if prev else 0) + 1,
         claim_token=write.token, lease_until=clock.iso(write.lease_until),
         idempotency_key=write.key.idempotency_key, created_at=(prev.created_at if prev and prev.created_at else at),
+        campaign_id=write.meta.campaign_id or (prev.campaign_id if prev else None),
+        fatigue_counter=write.meta.fatigue_counter or (prev.fatigue_counter if prev else None),
+        counted=set(prev.counted) if prev and prev.counted else None,
+        counter_owners=set(owners_of(write.key, write.meta.campaign_id or (prev.campaign_id if prev else None))) or None,
     )
     condition = MessageItem.pk.does_not_exist() if prev is None else (MessageItem.version == prev.version)
     return dynamo.save_if(item, condition)
@@ -102,10 +146,11 @@ class OutcomeWrite:
     written: Written
     provider: str
     now: datetime
+    campaign_id: str | None = None
+    counted: frozenset[str] = frozenset()  # what the record had counted when read (a resend's)
 
 
-def record_outcome(write: OutcomeWrite) -> bool:
-    """The provider's answer, by the claimant only (False: the claim is no longer ours)."""
+def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
     w = write.written
     actions: list[Any] = [
         MessageItem.status.set(w.status), MessageItem.status_at.set(clock.iso(write.now)),
@@ -118,14 +163,45 @@ def record_outcome(write: OutcomeWrite) -> bool:
                     MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}")]
     if w.cost is not None:
         actions.append(MessageItem.cost.set(w.cost))
-    condition = (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
+    return actions, (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
+
+
+def record_outcome(write: OutcomeWrite) -> bool:
+    """The provider's answer, by the claimant only (False: the claim is no longer ours)."""
+    actions, condition = _outcome_actions(write)
     try:
-        with dynamo.lost_race_on_conflict():
-            MessageItem(write.key.pk, write.key.sk).update(actions=actions, condition=condition)
+        _counted_write(write.key.workspace_id, MessageItem(write.key.pk, write.key.sk), actions=actions, condition=condition,
+                       owners=owners_of(write.key, write.campaign_id), status=write.written.status,
+                       counted=write.counted, cost=write.written.cost)
         return True
     except dynamo.LostRace:
         logs.logger.error("claim lost before its outcome was written", extra={"message": str(write.key)})
         return False
+
+
+def record_outcomes(writes: Sequence[OutcomeWrite]) -> list[bool]:
+    """The answers of one provider call: the counted ones (sent, failed) in as few
+    transactions as fit, their increments summed per owner (``counters.repo.commit``);
+    releases for a retry (nothing counted) as plain conditional updates. False: the claim
+    is no longer ours."""
+    counted: list[int] = []
+    updates: list[counters_repo.CountedUpdate] = []
+    for i, write in enumerate(writes):
+        decided = counting.on_status(write.written.status, write.counted, cost=write.written.cost)
+        if not decided:
+            continue
+        actions, condition = _outcome_actions(write)
+        counted.append(i)
+        updates.append(counters_repo.CountedUpdate(
+            MessageItem(write.key.pk, write.key.sk), [*actions, MessageItem.counted.set(set(decided.counted))],
+            condition, write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)), decided.deltas))
+    done: dict[int, bool] = dict(zip(counted, counters_repo.commit(updates)))
+    plain = [i for i in range(len(writes)) if i not in done]
+    done.update(zip(plain, parallel(record_outcome, [writes[i] for i in plain])))
+    for i, ok in done.items():
+        if not ok and i in counted:
+            logs.logger.error("claim lost before its outcome was written", extra={"message": str(writes[i].key)})
+    return [done[i] for i in range(len(writes))]
 
 
 @dataclass(frozen=True)
@@ -145,9 +221,15 @@ def drop(write: DropWrite) -> bool:
         channel=write.meta.channel, provider=write.meta.provider, provider_kind=write.meta.provider_kind,
         status=write.status, status_at=at, reason=write.reason,
         history=_history([HistoryItem(write.status, at, write.reason)]), version=1, attempts=0,
-        idempotency_key=write.key.idempotency_key, created_at=at,
+        idempotency_key=write.key.idempotency_key, created_at=at, campaign_id=write.meta.campaign_id,
+        counter_owners=set(owners_of(write.key, write.meta.campaign_id)) or None,
     )
-    return dynamo.save_if(item, MessageItem.pk.does_not_exist())
+    try:
+        _counted_write(write.key.workspace_id, item, actions=None, condition=MessageItem.pk.does_not_exist(),
+                       owners=owners_of(write.key, write.meta.campaign_id), status=write.status)
+        return True
+    except dynamo.LostRace:
+        return False
 
 
 @dataclass(frozen=True)
@@ -166,9 +248,10 @@ def give_up(write: GiveUpWrite) -> bool:
                MessageItem.history.set(_history(history)), MessageItem.version.add(1),
                MessageItem.claim_token.remove(), MessageItem.lease_until.remove()]
     try:
-        with dynamo.lost_race_on_conflict():
-            MessageItem(write.key.pk, write.key.sk).update(
-                actions=actions, condition=MessageItem.version == write.previous.version)
+        _counted_write(write.key.workspace_id, MessageItem(write.key.pk, write.key.sk), actions=actions,
+                       condition=MessageItem.version == write.previous.version,
+                       owners=owners_of(write.key, write.previous.campaign_id), status="failed",
+                       counted=write.previous.counted)
         return True
     except dynamo.LostRace:
         return False

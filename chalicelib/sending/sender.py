@@ -9,8 +9,9 @@ Per batch of queue records:
 2. new messages go through the steps (rendering, consent, fatigue: ``STEPS``), each a
    batched read and a pure ``Decision`` per message: send, drop (recorded with its
    status and reason), or defer (re-queued with a delay);
-3. per provider batch: claim each message (conditional write), call the provider once for
-   the messages claimed, write each outcome (sent with id and cost, failed with the
+3. per provider batch: take permits under the provider's rate limit (one conditional
+   write; messages without a permit are retried when the window ends, unclaimed), claim
+   each message (conditional write), call the provider once for the messages claimed, write each outcome (sent with id and cost, failed with the
    provider's reason, or released for a retry).
 
 A record is reported for redelivery (``Report.retry``, seconds to wait) when any of its
@@ -24,13 +25,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
-from chalicelib.sending import rendering, repo_providers
+from chalicelib.sending import rate_limit, rendering, repo_providers, repo_rate
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
 from chalicelib.sending.providers_config import ProviderRecord
@@ -77,9 +78,9 @@ class Report:
             self.retry[job.record_id] = max(seconds, self.retry.get(job.record_id, 0))
 
 
-def _meta(job: Job) -> repo.Meta:
+def _meta(job: Job, fatigue_counter: str | None = None) -> repo.Meta:
     return repo.Meta(job.recipient.user_id, job.message.channel, job.message.provider.name,
-                     job.message.provider.kind or "unknown")
+                     job.message.provider.kind or "unknown", job.message.campaign_id, fatigue_counter)
 
 
 def _group_key(job: Job) -> tuple[str, str, str, str, str]:
@@ -163,20 +164,22 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
         report.counts["outcome_unknown" if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
-    claimable += _apply_steps(fresh, by_key, now, report, steps)
-    contents = _render(claimable, by_key, records, now, report)
+    admitted = _apply_steps(fresh, by_key, now, report, steps)
+    holds = {key: counter for key, counter in admitted.items() if counter}
+    claimable += list(admitted)
+    contents = _render(claimable, by_key, records, now, report, holds)
     claimable = [k for k in claimable if k in contents]
     size = provider.batch_size
     for start in range(0, len(claimable), size):
-        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents)
+        _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents, holds)
 
 
 def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
-            now: datetime, report: Report) -> dict[MessageKey, dict[str, Any]]:
+            now: datetime, report: Report, holds: Mapping[MessageKey, str]) -> dict[MessageKey, dict[str, Any]]:
     """Each message's content (rendered from its template right before the claim, so a
     retry or a resend renders it again); a message that cannot be rendered fails with the
     reason, recorded once, and is not sent."""
-    rendered = rendering.render_jobs([by_key[k][0] for k in keys])
+    rendered = rendering.render_jobs([by_key[k][0] for k in keys], now)
     contents: dict[MessageKey, dict[str, Any]] = {}
     drops: list[repo.DropWrite] = []
     give_ups: list[repo.GiveUpWrite] = []
@@ -191,17 +194,23 @@ def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], reco
         else:
             contents[key] = outcome
     writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
+    failed_now = []
     for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
         report.counts["render_failed" if done else "lost_race"] += 1
         if not done:  # another delivery wrote the record meanwhile: look again shortly
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+        else:
+            failed_now.append(write.key)
+    _release_fatigue(failed_now, by_key, records, holds, report)
     return contents
 
 
 def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], now: datetime,
-                 report: Report, steps: Sequence[Step]) -> list[MessageKey]:
-    """Deferral and the steps' decisions for messages never seen before; returns those to send."""
+                 report: Report, steps: Sequence[Step]) -> dict[MessageKey, str | None]:
+    """Deferral and the steps' decisions for messages never seen before; returns those to
+    send, each with the fatigue counter it took a place in (None: none)."""
     decided: dict[MessageKey, Decision] = {}
+    holds: dict[MessageKey, str] = {}
     for key in fresh:
         not_before = by_key[key][0].message.not_before
         if not_before is not None and not_before > now:
@@ -213,27 +222,43 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
         for key, decision in step(pending, now).items():
             if not isinstance(decision, Send):
                 decided.setdefault(key, decision)
+            elif decision.fatigue_counter:
+                holds[key] = decision.fatigue_counter
     drops = [repo.DropWrite(k, _meta(by_key[k][0]), d.status, d.reason, now)
              for k, d in decided.items() if isinstance(d, Drop)]
     for write, done in zip(drops, repo.parallel(repo.drop, drops)):
         report.counts[write.status if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
-    deferred = [(k, d) for k, d in decided.items() if isinstance(d, Defer)]
+    deferred = [(k, d.until) for k, d in decided.items() if isinstance(d, Defer)]
     if deferred:
-        enqueue([by_key[k][0].message.model_copy(update={"recipients": [by_key[k][0].recipient], "not_before": d.until})
-                 for k, d in deferred], now)
+        _requeue(deferred, by_key, now)
         report.counts["deferred"] += len(deferred)
-    return [k for k in fresh if k not in decided]
+    return {k: holds.get(k) for k in fresh if k not in decided}
+
+
+def _requeue(later: Sequence[tuple[MessageKey, datetime]], by_key: Mapping[MessageKey, list[Job]], now: datetime) -> None:
+    """Put messages back on the queue as new records, not before their time: the
+    recipients of one record and one time travel together (one SQS message, not one each)."""
+    grouped: dict[tuple[str, datetime], list[Job]] = defaultdict(list)
+    for key, until in later:
+        job = by_key[key][0]
+        grouped[(job.record_id, until)].append(job)
+    enqueue([jobs[0].message.model_copy(update={"recipients": [j.recipient for j in jobs], "not_before": until})
+             for (_, until), jobs in grouped.items()], now)
 
 
 def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
                        records: Mapping[MessageKey, rules.Record], now: datetime, report: Report,
-                       contents: Mapping[MessageKey, dict[str, Any]]) -> None:
+                       contents: Mapping[MessageKey, dict[str, Any]], holds: Mapping[MessageKey, str]) -> None:
     """Claim, one provider call for what was claimed, and the outcomes: the crash window is
     between ``provider.send`` returning and ``repo.record_outcome`` for each message."""
+    keys = _within_rate_limit(provider, keys, by_key, report)
+    if not keys:
+        return
     lease = rules.lease_until(now)
-    claims = [repo.ClaimWrite(k, _meta(by_key[k][0]), uuid.uuid4().hex, lease, now, records.get(k)) for k in keys]
+    claims = [repo.ClaimWrite(k, _meta(by_key[k][0], holds.get(k)), uuid.uuid4().hex, lease, now, records.get(k))
+              for k in keys]
     won = [c for c, ok in zip(claims, repo.parallel(repo.claim, claims)) if ok]
     for lost in (c for c in claims if c not in won):
         report.counts["lost_race"] += 1
@@ -252,14 +277,54 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         cost = result.cost if result.cost is not None else provider.config.cost_per_message
         written = rules.after_call(history, result.outcome, at, reason=result.reason,
                                    provider_message_id=result.provider_message_id, cost=cost)
-        writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now))
+        writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now,
+                                        claim.meta.campaign_id, previous.counted if previous else frozenset()))
         if written.status == "queued":
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
-    for write, done in zip(writes, repo.parallel(repo.record_outcome, writes)):
+    failed_now = []
+    for write, done in zip(writes, repo.record_outcomes(writes)):
         report.counts[write.written.status if done else "lost_claim"] += 1
+        if done and write.written.status == "failed":
+            failed_now.append(write.key)
+    _release_fatigue(failed_now, by_key, records, holds, report)
     logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})
+
+
+def _within_rate_limit(provider: providers.Provider, keys: Sequence[MessageKey],
+                       by_key: Mapping[MessageKey, list[Job]], report: Report) -> Sequence[MessageKey]:
+    """The messages of a provider batch the provider's rate limit lets through now (all,
+    without a limit): one conditional write takes the permits. The others are not claimed
+    and their records are retried when the window ends."""
+    rate = provider.config.rate_limit
+    if rate is None:
+        return keys
+    now = clock.now()  # the moment of the call, not the batch's start: windows are real seconds
+    window = rate_limit.window_for(rate, now)
+    permitted = repo_rate.take(provider.config.workspace_id, provider.name, window, len(keys))
+    refused = keys[permitted:]
+    if refused:
+        # Back on the queue as new records for the next window (not retried through
+        # receives: a long backlog behind a low limit would reach the DLQ's receive count).
+        until = now + timedelta(seconds=rate_limit.retry_delay(window, now))
+        _requeue([(key, until) for key in refused], by_key, now)
+        report.counts["rate_limited"] += len(refused)
+    return keys[:permitted]
+
+
+def _release_fatigue(failed: Sequence[MessageKey], by_key: Mapping[MessageKey, list[Job]],
+                     records: Mapping[MessageKey, rules.Record], holds: Mapping[MessageKey, str], report: Report) -> None:
+    """Give back the fatigue places of messages that failed for good (never sent): a crash
+    before this leaves the place taken, which costs the user one message of the period."""
+    from chalicelib.sending import repo_fatigue, steps  # steps imports this module
+
+    for key in failed:
+        record = records.get(key)
+        counter = holds.get(key) or (record.fatigue_counter if record else None)
+        if counter and repo_fatigue.release_slot(key.workspace_id, by_key[key][0].recipient.user_id, counter,
+                                                 steps.message_id(key)):
+            report.counts["fatigue_released"] += 1
 
 
 def _outgoing(job: Job, key: MessageKey, content: dict[str, Any]) -> providers.Outgoing:
@@ -272,7 +337,9 @@ def _outgoing(job: Job, key: MessageKey, content: dict[str, Any]) -> providers.O
 
 def _default_steps() -> None:
     from chalicelib.sending import steps  # it imports this module's types
+    from chalicelib.tasks import gate  # a cancelled task's messages are never sent
 
+    STEPS.append(gate.task_active)
     STEPS.append(steps.admit)
 
 

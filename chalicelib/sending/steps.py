@@ -47,7 +47,7 @@ def _translate(decision: fatigue.Decision) -> Decision:
         return Drop(decision.status, decision.reason)
     if isinstance(decision, fatigue.Defer):
         return Defer(decision.until, decision.reason)
-    return Send()
+    return Send(decision.slot.counter_sk if decision.slot is not None else None)
 
 
 def admit(jobs: Sequence["Job"], now: datetime) -> Mapping[MessageKey, Decision]:

@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import Field
 
 from chalicelib import dynamo, ids, pagination
-from chalicelib.errors import NotFound, Unavailable
+from chalicelib.errors import Conflict, Invalid, NotFound, Unavailable
+from chalicelib.materials import service as materials
 from chalicelib.profiles import profiles
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.schemas import JsonInt, PageQuery, Request, Response, StorableMap
-from chalicelib.sending import content, repo_templates, templates
+from chalicelib.schemas import PageQuery, Request, Response, StorableMap
+from chalicelib.sending import content, repo_templates, review, templates
 from chalicelib.sending.content import TemplateSpec
 from chalicelib.sending.templates import Template
 
@@ -42,13 +43,8 @@ class TemplatesQuery(PageQuery):
     status: templates.Status | None = None
 
 
-class ApproveQuery(Request):
-    version: int | None = Field(None, ge=1, description="the version the reviewer read; 409 stale_version if it moved on")
-
-
-class Rejection(Request):
-    reason: str = Field(min_length=1, max_length=templates.MAX_REASON)
-    version: JsonInt | None = Field(None, ge=1)
+ApproveQuery = review.ApproveQuery
+Rejection = review.Rejection
 
 
 class PreviewRequest(Request):
@@ -71,6 +67,7 @@ def to_api(template: Template) -> TemplateOut:
 
 def create(workspace_id: str, spec: TemplateSpec, now: datetime) -> TemplateOut:
     """A new template, pending review (400 with each problem check finds)."""
+    _check_media(workspace_id, spec)
     template = templates.new(ids.ordered_id("tpl", now), spec, now)
     if not repo_templates.put(workspace_id, template, None):
         raise Unavailable("a template with this id appeared meanwhile; try again")
@@ -98,10 +95,15 @@ def _change(workspace_id: str, template_id: str, decide: Any) -> TemplateOut:
 
 def update(workspace_id: str, template_id: str, spec: TemplateSpec, now: datetime) -> TemplateOut:
     """Replace the template's content: a new version, back to pending review."""
+    _check_media(workspace_id, spec)
     return _change(workspace_id, template_id, lambda t: templates.edit(t, spec, now))
 
 
 def approve(workspace_id: str, template_id: str, version: int | None, now: datetime) -> TemplateOut:
+    media = getattr(_current(workspace_id, template_id).spec, "media", None) or []
+    problems = materials.media_problems(workspace_id, media)
+    if problems:
+        raise Conflict("media_not_ready", "; ".join(f"{e.field}: {e.message}" for e in problems))
     approved = _change(workspace_id, template_id, lambda t: templates.approve(t, now, version=version))
     from chalicelib.tasks import service as tasks  # instant tasks waiting for this approval start now
 
@@ -112,6 +114,13 @@ def approve(workspace_id: str, template_id: str, version: int | None, now: datet
 def reject(workspace_id: str, template_id: str, rejection: Rejection, now: datetime) -> TemplateOut:
     return _change(workspace_id, template_id,
                    lambda t: templates.reject(t, rejection.reason, now, version=rejection.version))
+
+
+def _check_media(workspace_id: str, spec: TemplateSpec) -> None:
+    """The materials a template names must exist and be ready (400 naming each)."""
+    problems = materials.media_problems(workspace_id, getattr(spec, "media", None) or [])
+    if problems:
+        raise Invalid(errors=problems)
 
 
 def delete(workspace_id: str, template_id: str) -> None:

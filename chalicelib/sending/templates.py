@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -25,13 +24,13 @@ from liquid.exceptions import (
 from liquid.template import BoundTemplate
 
 from chalicelib import clock
-from chalicelib.errors import Conflict, FieldError, Invalid
+from chalicelib.errors import FieldError, Invalid
 from chalicelib.schemas import field_path
-from chalicelib.sending import liquid_env
+from chalicelib.sending import liquid_env, review
 from chalicelib.sending.content import ROOTS, TemplateSpec, liquid_sources
 from chalicelib.sending.liquid_env import SendContext, SendEnvironment, Shortener
 
-MAX_REASON = 1_000
+MAX_REASON = review.MAX_REASON
 
 
 # --- review-time checks -------------------------------------------------------------------
@@ -215,10 +214,7 @@ def _set_default(data: dict[str, Any], path: list[str], default: Any) -> None:
 
 # --- review -----------------------------------------------------------------------------------
 
-class Status(str, Enum):
-    PENDING_REVIEW = "pending_review"
-    APPROVED = "approved"
-    REJECTED = "rejected"
+Status = review.Status
 
 
 @dataclass(frozen=True)
@@ -256,33 +252,19 @@ def edit(template: Template, spec: TemplateSpec, now: datetime) -> Template:
 def approve(template: Template, now: datetime, *, version: int | None = None) -> Template:
     """Approved: from pending review only. ``version`` (what the reviewer read) guards
     against approving an edit the reviewer has not seen."""
-    _reviewable(template, "approved", version)
+    review.ensure_reviewable(template, "approved", version, what="template")
     _checked(template.spec)
-    stamp = clock.iso(now)
-    return replace(template, status=Status.APPROVED, reason=None, reviewed_at=stamp, updated_at=stamp)
+    return review.approve(template, now, version=version, what="template")
 
 
 def reject(template: Template, reason: str, now: datetime, *, version: int | None = None) -> Template:
     """Rejected with a reason: from pending review only."""
-    if not reason.strip() or len(reason) > MAX_REASON:
-        raise Invalid("reason", f"a reason is 1-{MAX_REASON} characters, not only spaces")
-    _reviewable(template, "rejected", version)
-    stamp = clock.iso(now)
-    return replace(template, status=Status.REJECTED, reason=reason, reviewed_at=stamp, updated_at=stamp)
+    return review.reject(template, reason, now, version=version, what="template")
 
 
 def sendable(template: Template) -> bool:
     """Only an approved template is ever sent."""
-    return template.status is Status.APPROVED
-
-
-def _reviewable(template: Template, outcome: str, version: int | None) -> None:
-    if version is not None and version != template.version:
-        raise Conflict("stale_version", f"the template is at version {template.version}, not {version}; "
-                                        "review the current version")
-    if template.status is not Status.PENDING_REVIEW:
-        raise Conflict("invalid_state", f"only a template pending review can be {outcome}; "
-                                        f"this one is {template.status.value}")
+    return review.approved(template)
 
 
 def _checked(spec: TemplateSpec) -> None:

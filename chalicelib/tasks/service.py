@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib import clock, dynamo, ids, logs, pagination
+from chalicelib.audiences import usage
 from chalicelib.campaigns import repo as campaigns_repo
 from chalicelib.errors import Invalid, NotFound, Unavailable
 from chalicelib.profiles import repo as profiles_repo
+from chalicelib.scheduling import dispatch
+from chalicelib.scheduling.repo import Due
 from chalicelib.schemas import JsonBool, JsonInt, PageQuery, Request, Response, StorableMap, rule
 from chalicelib.sending import content as content_spec
 from chalicelib.sending import repo_providers, repo_templates, template_service
@@ -115,9 +118,11 @@ class TasksQuery(PageQuery):
     campaign_id: str | None = Field(None, min_length=1, max_length=64)
 
 
-# Counters per task (sharded, summed on read). Set by the counters module when it lands;
-# until then a task reads no counts.
-read_counters: Callable[[str, str], dict[str, float]] = lambda workspace_id, task_id: {}  # noqa: E731
+def read_counters(workspace_id: str, task_id: str) -> dict[str, float]:
+    """The task's message counters (chalicelib/counters: sharded, summed on read)."""
+    from chalicelib.counters import repo as counters
+
+    return counters.read(workspace_id, f"task#{task_id}")
 
 
 def to_api(task: Task, counters: dict[str, float] | None = None) -> TaskOut:
@@ -205,17 +210,25 @@ def create(workspace_id: str, body: TaskBody, now: datetime) -> TaskOut:
     if not repo.create(workspace_id, task, waits_for_template=waits):
         raise Unavailable("a task with this id appeared meanwhile; try again")
     if body.send_at is not None:
-        schedule_start(workspace_id, task.id, clock.parse_iso(body.send_at))
+        schedule_start(workspace_id, task.id, clock.parse_iso(body.send_at), now)
     elif not waits:
         try_start(workspace_id, task.id, now)
     return get(workspace_id, task.id)
 
 
-def schedule_start(workspace_id: str, task_id: str, at: datetime) -> None:
+def schedule_start(workspace_id: str, task_id: str, at: datetime, now: datetime | None = None) -> None:
     """Ask the one-minute schedule to call ``try_start`` at ``at`` (the due-work index)."""
-    from chalicelib import scheduling
+    dispatch.schedule("task_start", workspace_id, task_id, at, now or clock.now())
 
-    scheduling.schedule("task_start", workspace_id, task_id, at)
+
+@dispatch.on_due("task_start")
+def _start_when_due(due: Due, now: datetime) -> None:
+    try_start(due.workspace_id, due.item_id, now)
+
+
+@dispatch.on_due("task_check")
+def _check_when_due(due: Due, now: datetime) -> None:
+    check(due.workspace_id, due.item_id, now)
 
 
 # ----------------------------------------------------------------------- read
@@ -304,8 +317,7 @@ def cancel(workspace_id: str, task_id: str, now: datetime) -> TaskOut:
 
     done = dynamo.read_decide_write(lambda: _found(workspace_id, task_id), lambda t: rules.cancelled(t, now), write,
                                     busy=f"task {task_id}")
-    if done.started_at and done.campaign_id:
-        campaigns_repo.adjust_active(workspace_id, done.campaign_id, -1)
+    _wind_down(workspace_id, done)
     return to_api(done, read_counters(workspace_id, task_id))
 
 
@@ -322,7 +334,7 @@ def try_start(workspace_id: str, task_id: str, now: datetime) -> Task | None:
         return task
     if isinstance(decision, rules.WaitFor):
         if task.send_at is not None:
-            schedule_start(workspace_id, task_id, decision.at)
+            schedule_start(workspace_id, task_id, decision.at, now)
         return task
     if isinstance(decision, rules.Fail):
         changed = rules.failed(task, decision.reason, now)
@@ -337,6 +349,12 @@ def try_start(workspace_id: str, task_id: str, now: datetime) -> Task | None:
             return changed if repo.replace_if(workspace_id, changed, task) else repo.get(workspace_id, task_id)
         snapshot_id = audience.current_snapshot
     changed = rules.started(task, snapshot_id, now)
+    if task.target.audience_id:  # hold the audience (409 on its delete) while the task sends
+        try:
+            usage.acquire(workspace_id, task.target.audience_id, "task", task_id, now)
+        except NotFound:
+            gone = rules.failed(task, f"audience {task.target.audience_id} was deleted", now)
+            return gone if repo.replace_if(workspace_id, gone, task) else repo.get(workspace_id, task_id)
     if not repo.replace_if(workspace_id, changed, task):
         return repo.get(workspace_id, task_id)  # someone else started (or cancelled) it
     if changed.campaign_id:
@@ -398,9 +416,7 @@ def fan_out(workspace_id: str, task_id: str, after: str, now: datetime) -> str:
 
 def schedule_check(workspace_id: str, task_id: str, now: datetime) -> None:
     """Reconcile again in a minute (until the task is done)."""
-    from chalicelib import scheduling
-
-    scheduling.schedule("task_check", workspace_id, task_id, now + timedelta(minutes=1))
+    dispatch.schedule("task_check", workspace_id, task_id, now + timedelta(minutes=1), now)
 
 
 def _window_opens(workspace_id: str, task: Task, now: datetime) -> datetime | None:
@@ -425,6 +441,16 @@ def check(workspace_id: str, task_id: str, now: datetime) -> Task | None:
         return task
     if not repo.replace_if(workspace_id, changed, task):
         return repo.get(workspace_id, task_id)
-    if changed.campaign_id:
-        campaigns_repo.adjust_active(workspace_id, changed.campaign_id, -1)
+    _wind_down(workspace_id, changed)
     return changed
+
+
+def _wind_down(workspace_id: str, task: Task) -> None:
+    """A started task that ended (done, cancelled): its campaign has one active fewer, and
+    it no longer holds its audience. Run once, by the writer that ended it."""
+    if not task.started_at:
+        return
+    if task.campaign_id:
+        campaigns_repo.adjust_active(workspace_id, task.campaign_id, -1)
+    if task.target.audience_id:
+        usage.release(workspace_id, task.target.audience_id, "task", task.id)

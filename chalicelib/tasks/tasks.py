@@ -199,10 +199,13 @@ class Reconciliation:
 
 
 def reconcile(targeted: int, counters: dict[str, float]) -> Reconciliation:
-    """From the task's counters: each message counts once in sent (whatever receipts say
-    later), in a dropped status, or in failed (a refusal at send time)."""
+    """From the task's counters. ``targeted`` there counts messages that reached a final
+    status; a message counts once as sent (whatever receipts say later: a bounce after
+    the send is still sent), dropped, or failed without being sent; the rest is pending."""
+    settled = int(counters.get("targeted", 0))
+    sent = int(counters.get("sent", 0))
     dropped = sum(int(v) for k, v in counters.items() if k.startswith("dropped"))
-    return Reconciliation(targeted, int(counters.get("sent", 0)), dropped, int(counters.get("failed", 0)))
+    return Reconciliation(targeted, sent, dropped, settled - sent - dropped)
 
 
 def finished(task: Task, reconciliation: Reconciliation, now: datetime) -> Task | None:

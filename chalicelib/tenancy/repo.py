@@ -27,6 +27,7 @@ class WorkspaceRecord:
     created_at: str
     updated_at: str
     admin_keys: int | None = None  # None: made before the count existed
+    default_region: str | None = None  # e.g. "CN": how uploaded national phone numbers are read
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _workspace(item: WorkspaceItem) -> WorkspaceRecord:
     return WorkspaceRecord(
         id=item.pk, name=item.name, timezone=item.timezone, event_retention_days=int(item.event_retention_days),
         created_at=item.created_at, updated_at=item.updated_at,
-        admin_keys=None if item.admin_keys is None else int(item.admin_keys),
+        admin_keys=None if item.admin_keys is None else int(item.admin_keys), default_region=item.default_region,
     )
 
 
@@ -82,6 +83,7 @@ def create_workspace(workspace: WorkspaceRecord, first_key: KeyRecord) -> None:
         event_retention_days=workspace.event_retention_days, created_at=workspace.created_at,
         updated_at=workspace.updated_at, admin_keys=1 if first_key.role == ADMIN else 0,
         catalog=CATALOG, created_key=created_key(workspace.created_at, workspace.id),
+        default_region=workspace.default_region,
     )
     with dynamo.transaction() as tx:
         tx.save(item, condition=WorkspaceItem.pk.does_not_exist())

@@ -4,6 +4,7 @@ from __future__ import annotations
 from enum import Enum
 from zoneinfo import ZoneInfo, available_timezones
 
+import phonenumbers
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib.schemas import JsonInt, Request, Response
@@ -29,6 +30,16 @@ def _check_zone(value: str | None) -> str | None:
     return value
 
 
+def _check_region(value: str | None) -> str | None:
+    if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("a two-letter region code such as CN, US or GB (ISO 3166-1, upper case)")
+    return value
+
+
+REGION_DESCRIPTION = ("how phone numbers without + and a country code are read in uploaded id lists, e.g. CN; "
+                      "unset: such numbers are malformed")
+
+
 def _not_blank(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise ValueError("must not be blank")
@@ -39,24 +50,28 @@ class WorkspaceCreate(Request):
     name: str = Field(min_length=1, max_length=100)
     timezone: str = "UTC"
     event_retention_days: JsonInt | None = Field(None, ge=1, le=3650)
+    default_region: str | None = Field(None, description=REGION_DESCRIPTION)
 
     _zone = field_validator("timezone")(_check_zone)
     _name = field_validator("name")(_not_blank)
+    _region = field_validator("default_region")(_check_region)
 
 
 class WorkspacePatch(Request):
     name: str | None = Field(None, min_length=1, max_length=100)
     timezone: str | None = None
     event_retention_days: JsonInt | None = Field(None, ge=1, le=3650)
+    default_region: str | None = Field(None, description=REGION_DESCRIPTION)
 
     _zone = field_validator("timezone")(_check_zone)
     _name = field_validator("name")(_not_blank)
+    _region = field_validator("default_region")(_check_region)
 
     @model_validator(mode="after")
     def _not_empty(self) -> "WorkspacePatch":
         # null means "no change", so {"name": null} asks for nothing, as {} does
-        if all(getattr(self, field) is None for field in ("name", "timezone", "event_retention_days")):
-            raise ValueError("give at least one of name, timezone, event_retention_days")
+        if all(getattr(self, field) is None for field in ("name", "timezone", "event_retention_days", "default_region")):
+            raise ValueError("give at least one of name, timezone, event_retention_days, default_region")
         return self
 
 
@@ -65,6 +80,7 @@ class Workspace(Response):
     name: str
     timezone: str
     event_retention_days: int
+    default_region: str | None = None
     created_at: str
     updated_at: str
 

@@ -19,7 +19,7 @@ from chalicelib.tenancy.schemas import (
 def to_api(record: WorkspaceRecord) -> Workspace:
     return Workspace(
         id=record.id, name=record.name, timezone=record.timezone,
-        event_retention_days=record.event_retention_days,
+        event_retention_days=record.event_retention_days, default_region=record.default_region,
         created_at=record.created_at, updated_at=record.updated_at,
     )
 
@@ -30,7 +30,7 @@ def create(request: WorkspaceCreate, now: datetime) -> WorkspaceCreated:
     workspace = WorkspaceRecord(
         id=ids.ordered_id("ws", now), name=request.name, timezone=request.timezone,
         event_retention_days=request.event_retention_days or settings.default_event_retention_days,
-        created_at=stamp, updated_at=stamp, admin_keys=1,
+        created_at=stamp, updated_at=stamp, admin_keys=1, default_region=request.default_region,
     )
     key, token = keys.new_key_item(workspace.id, ApiKeyCreate(name="first admin key", role=Role.admin), now)
     repo.create_workspace(workspace, key)
@@ -45,7 +45,7 @@ def get(workspace_id: str) -> Workspace:
 
 
 def update(workspace_id: str, patch: WorkspacePatch, now: datetime) -> Workspace:
-    changes = {name: getattr(patch, name) for name in ("name", "timezone", "event_retention_days")
+    changes = {name: getattr(patch, name) for name in ("name", "timezone", "event_retention_days", "default_region")
                if getattr(patch, name) is not None}
     record = repo.update_workspace(workspace_id, changes, clock.iso(now))
     if record is None:

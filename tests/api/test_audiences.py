@@ -1,6 +1,8 @@
 """Audiences through the API: a rule source built as a snapshot, members, refresh, privacy."""
 from __future__ import annotations
 
+from chalicelib.audiences import rfm
+
 RULE = {"type": "rules", "match": "all", "conditions": [
     {"attribute": "city", "op": "in", "value": ["Hangzhou", "Shanghai"]},
     {"any": [{"tag": "vip", "op": "has"}, {"attribute": "age", "op": "gte", "value": 40}]},
@@ -93,10 +95,10 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     bad = {"type": "rules", "match": "all", "conditions": [{"any": [{"attribute": "city", "op": "near", "value": 1}]}]}
 
     r = api.post("/v1/audiences", {"name": "x", "source": bad}, key=key)
-    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "upload", "id_type": "phone"}}, key=key)
-    quintiles = api.post("/v1/audiences", {"name": "x", "source": {
-        "type": "rfm", "purchase_event": "purchase", "amount_property": "amount", "segments": ["important_value"]}},
-        key=key)
+    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "task_result", "task_id": "t1"}}, key=key)
+    scores_with_thresholds = api.post("/v1/audiences", {"name": "x", "source": {
+        "type": "rfm", "purchase_event": "purchase", "amount_property": "amount", "scores": {"r": [3, 5]},
+        "thresholds": {"recency_days": 30, "frequency": 2, "monetary": 100}}}, key=key)
     incomplete = api.post("/v1/audiences", {"name": "x", "source": {"type": "rfm", "purchase_event": "purchase"}},
                           key=key)
     unknown = api.post("/v1/audiences", {"name": "x", "source": {"type": "magic"}}, key=key)
@@ -104,7 +106,8 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     assert r.status == 400 and r.json["errors"][0]["field"] == "source.conditions[0].any[0].op"
     assert later.status == 400 and later.json["errors"][0]["field"] == "source.type"
     assert "cannot be built yet" in later.json["errors"][0]["message"]
-    assert quintiles.status == 400 and quintiles.json["errors"][0]["field"] == "source.thresholds"
+    assert scores_with_thresholds.status == 400
+    assert scores_with_thresholds.json["errors"][0]["field"] == "source.scores"
     assert incomplete.status == 400 and incomplete.json["errors"][0]["field"].startswith("source.")
     assert unknown.status == 400 and unknown.json["errors"][0]["field"] == "source.type"
     assert api.get("/v1/audiences/audnone", key=key).status == 404
@@ -131,6 +134,24 @@ def test_an_rfm_audience_by_thresholds_selects_its_segments(api, workspace, drai
     # a1: recent, 3 purchases, 430 -> important_value; a2: recent, 1, 500 -> important_development;
     # a4: recent, 1, 5 -> general_development; a3 and a5 never purchased
     assert members(api, key, audience["id"]) == ["a1", "a2"]
+    assert audience["distribution"] == {**dict.fromkeys(rfm.SEGMENTS, 0), "important_value": 1,
+                                        "important_development": 1, "general_development": 1}
+
+
+def test_an_rfm_audience_by_quintile_scores_is_built_in_two_passes(api, workspace, drain):
+    key = workspace.admin_key
+    _purchases(api, key, drain)
+    source = {"type": "rfm", "purchase_event": "purchase", "amount_property": "amount",
+              "segments": ["important_value", "general_retention"]}
+
+    audience = built(api, key, {"name": "quintiles", "source": source}, drain)
+
+    # Three purchasers, all recent (recency 0 for everyone: all score R 1). F: a1 3, a2 1, a4 1:
+    # a1 has 2 of 3 strictly worse -> 1 + 10 // 3 = 4 (high); a2, a4 -> 1. M: a4 5 -> 1,
+    # a1 430 -> 1 + 5 // 3 = 2, a2 500 -> 1 + 10 // 3 = 4 (high).
+    assert audience["distribution"] == {**dict.fromkeys(rfm.SEGMENTS, 0), "general_retention": 1,
+                                        "important_recovery": 1, "general_recovery": 1}
+    assert members(api, key, audience["id"]) == ["a1"]
 
 
 def test_an_aipl_audience_selects_users_by_their_highest_stage(api, workspace, drain):
@@ -144,6 +165,7 @@ def test_an_aipl_audience_selects_users_by_their_highest_stage(api, workspace, d
     assert members(api, key, loyal["id"]) == ["a1"]  # 2+ purchases in 90 days
     assert members(api, key, purchase["id"]) == ["a2", "a4"]
     assert members(api, key, aware["id"]) == ["a3", "a5"]
+    assert aware["distribution"] == {"awareness": 2, "interest": 0, "purchase": 2, "loyalty": 1}
 
 
 def test_audiences_list_oldest_first_with_filters_and_privacy(api, workspace, drain):

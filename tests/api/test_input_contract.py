@@ -11,7 +11,7 @@ def test_a_workspace_patch_that_changes_nothing_is_a_400_asking_for_a_field(api,
     r = api.patch("/v1/workspace", body, key=workspace.admin_key)
 
     assert r.status == 400
-    assert r.json["errors"] == [{"field": "body", "message": "give at least one of name, timezone, event_retention_days"}]
+    assert r.json["errors"] == [{"field": "body", "message": "give at least one of name, timezone, event_retention_days, default_region"}]
 
 
 @pytest.mark.parametrize("value", ["30", True, "thirty"])

@@ -24,7 +24,8 @@ def test_a_provider_keeps_settings_and_its_credentials_never_come_back(api, work
 
     assert r.status == 200, r.json
     assert r.json["settings"] == {"sign_name": "Shop"} and r.json["rate_limit"] == 50
-    assert r.json["credentials_set"] == ["access_key_id", "access_key_secret"] and r.json["credentials_missing"] == []
+    assert r.json["credentials_set"] == ["access_key_id", "access_key_secret"]
+    assert r.json["credentials_missing"] == ["callback_token"]  # delivery reports are refused until it is set
     for reply in (r, api.get("/v1/providers/ali-main", key=key), api.get("/v1/providers", key=key)):
         assert "s3cr3t-value" not in reply.body.decode() and "LTAI-id" not in reply.body.decode()
     assert secret(workspace.id, "ali-main") == ALIYUN["credentials"]
@@ -49,7 +50,7 @@ def test_a_sandbox_needs_no_credentials_and_missing_ones_are_named(api, workspac
     bare = api.put("/v1/providers/ali2", {**ALIYUN, "credentials": None}, key=key)
 
     assert sandbox.status == 200 and sandbox.json["credentials_missing"] == []
-    assert bare.json["credentials_missing"] == ["access_key_id", "access_key_secret"]
+    assert bare.json["credentials_missing"] == ["access_key_id", "access_key_secret", "callback_token"]
 
 
 @pytest.mark.parametrize("change, field", [

@@ -115,3 +115,17 @@ def test_the_message_list_pages_across_shards_and_filters_by_status(shop, api, d
                                    "template_id": shop.template_id}, key=key).json
     first = api.get(f"/v1/tasks/{task['id']}/messages?limit=1", key=key).json["next_cursor"]
     assert api.get(f"/v1/tasks/{other['id']}/messages?cursor={first}", key=key).status == 400
+
+
+def test_messages_still_queued_when_a_task_is_cancelled_are_dropped_and_accounted_for(shop, api, drain):
+    users = [f"u{i:03d}" for i in range(20)]
+    task = api.post("/v1/tasks", {"name": "Stop it", "channel": "sms", "provider": "sms", "user_ids": users,
+                                  "template_id": shop.template_id}, key=shop.admin_key).json
+    # The fan-out page is queued; cancel before the queues are drained.
+    assert api.post(f"/v1/tasks/{task['id']}/cancel", key=shop.admin_key).json["status"] == "cancelled"
+    drain()
+    assert set(statuses(shop.id, task["id"], users).values()) <= {"dropped_cancelled"}
+    shown = api.get(f"/v1/tasks/{task['id']}", key=shop.admin_key).json
+    equation = shown["reconciliation"]
+    assert equation["targeted"] == equation["sent"] + equation["dropped"] + equation["failed"] + equation["pending"]
+    assert equation["sent"] == 0

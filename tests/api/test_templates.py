@@ -137,3 +137,18 @@ def test_delete_and_other_workspaces_are_404s(api, workspace, new_workspace):
     assert api.delete(f"/v1/templates/{tid}", key=key).status == 204
     assert api.get(f"/v1/templates/{tid}", key=key).status == 404
     assert api.delete(f"/v1/templates/{tid}", key=key).status == 404
+
+
+def test_an_sms_template_carries_the_provider_template_code_and_its_liquid_params(api, workspace):
+    """Alibaba Cloud SMS templates: external_id is the TemplateCode, params its variables."""
+    key = workspace.admin_key
+    made = api.post("/v1/templates", {"channel": "sms", "name": "code", "body": "Your code",
+                                      "external_id": "SMS_123456", "signature": "Shop",
+                                      "params": {"code": "{{ profile.user_id | upcase }}"}}, key=key)
+    assert made.status == 201, made.json
+    api.put("/v1/profiles/ann", {"attributes": {}}, key=key)
+    preview = api.post(f"/v1/templates/{made.json['id']}/preview", {"user_id": "ann"}, key=key).json["rendered"]
+    assert preview["external_id"] == "SMS_123456" and preview["params"] == {"code": "ANN"}
+    bad = api.post("/v1/templates", {"channel": "sms", "name": "x", "body": "b", "params": {"code": "{{ nope }}"}},
+                   key=key)
+    assert bad.status == 400 and bad.json["errors"][0]["field"].startswith("params")

@@ -250,7 +250,7 @@ def test_a_retention_given_as_a_string_is_refused_in_words():
 def test_a_workspace_patch_that_changes_nothing_is_refused_alike(body):
     from chalicelib.tenancy.schemas import WorkspacePatch
 
-    assert refusal(WorkspacePatch, body) == {"body": "give at least one of name, timezone, event_retention_days"}
+    assert refusal(WorkspacePatch, body) == {"body": "give at least one of name, timezone, event_retention_days, default_region"}
 
 
 def test_a_wrong_shape_is_said_without_internal_class_names():

@@ -1,0 +1,109 @@
+"""The receipts queue's work: apply a batch of receipts to their messages, once.
+
+Per batch: find every receipt's message by provider message id, read them (one
+BatchGetItem), fold each message's receipts into one change (``apply``, pure), put bounced
+and complained addresses on the suppression list (idempotent, before the status write so
+that a crash between the two repeats only the suppression), and write each change with its
+counters (``repo.write_all``: the batch's changes in one transaction, each conditioned on
+the version read, the increments summed per owner; a message changed meanwhile is read
+and decided again). Redelivering a batch finds everything already applied and writes nothing.
+
+A receipt whose message is not found yet (it can arrive before the sender's outcome write)
+is put back on the queue with a growing delay, ``MAX_ATTEMPTS`` times, then dropped with a
+log line.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chalicelib import clock, dynamo, logs
+from chalicelib.receipts import apply as rules
+from chalicelib.receipts import queue
+from chalicelib.receipts import repo
+from chalicelib.receipts.queue import QueuedReceipt, ReceiptsMessage
+from chalicelib.sending import repo_fatigue
+
+MAX_ATTEMPTS = 5          # puts back of an unmatched receipt: 30 s, 1, 2, 4, 8 min
+RETRY_BASE_SECONDS = 30
+WRITE_TRIES = 5
+
+
+@dataclass
+class Applied:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def retry_delay(attempt: int) -> int:
+    return min(queue.MAX_DELAY_SECONDS, RETRY_BASE_SECONDS * 2 ** attempt)
+
+
+def apply_batch(messages: Sequence[ReceiptsMessage], now: datetime) -> Applied:
+    """Apply the receipts of a batch of queue messages (see the module's docstring)."""
+    done = Applied()
+    by_account: dict[tuple[str, str], list[tuple[QueuedReceipt, int]]] = defaultdict(list)
+    for message in messages:
+        for receipt in message.receipts:
+            by_account[(message.workspace_id, message.provider)].append((receipt, message.attempt))
+    for (workspace_id, provider), receipts in by_account.items():
+        _apply_account(workspace_id, provider, receipts, now, done)
+    return done
+
+
+def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[QueuedReceipt, int]], now: datetime,
+                   done: Applied) -> None:
+    keys = repo.find(workspace_id, provider, [r.provider_message_id for r, _ in receipts])
+    unmatched = [(r, attempt) for r, attempt in receipts if r.provider_message_id not in keys]
+    _put_back(workspace_id, provider, unmatched, done)
+    per_message: dict[tuple[str, str], list[rules.Incoming]] = defaultdict(list)
+    for r, _ in receipts:
+        if r.provider_message_id in keys:
+            per_message[keys[r.provider_message_id]].append(
+                rules.Incoming(r.status, r.at, r.reason, r.address, r.url))
+    current = repo.read(list(per_message))
+    pending = list(per_message)
+    for attempt in range(WRITE_TRIES):
+        updates: list[tuple[tuple[str, str], rules.Change]] = []
+        for key in pending:
+            stored = current.get(key)
+            if stored is None:
+                done.counts["vanished"] += 1
+                continue
+            outcome = rules.apply(stored, per_message[key])
+            for s in outcome.suppress:  # idempotent, and before the status write
+                repo_fatigue.suppress(stored.workspace_id, s.channel, s.address, s.reason, now)
+                done.counts["suppressed"] += 1
+            if outcome.change is None:
+                done.counts["unchanged"] += 1
+            else:
+                updates.append((key, outcome.change))
+        written = repo.write_all([repo.update_for(current[k], change, clock.iso(now)) for k, change in updates])
+        for (key, change), ok in zip(updates, written):
+            if ok:
+                done.counts["moved" if change.moved else "clicked_again"] += 1
+        pending = [key for (key, _), ok in zip(updates, written) if not ok]
+        if not pending:
+            return
+        dynamo.backoff(attempt)
+        current.update(repo.read(pending))  # changed by another writer meanwhile: decide again
+    raise RuntimeError(f"{len(pending)} message(s) kept changing while receipts were applied")
+
+
+def _put_back(workspace_id: str, provider: str, unmatched: list[tuple[QueuedReceipt, int]], done: Applied) -> None:
+    by_attempt: dict[int, list[QueuedReceipt]] = defaultdict(list)
+    for receipt, attempt in unmatched:
+        if attempt + 1 >= MAX_ATTEMPTS:
+            logs.logger.warning("receipt dropped: no message with this provider message id",
+                                extra={"workspace_id": workspace_id, "provider": provider,
+                                       "provider_message_id": receipt.provider_message_id, "status": receipt.status,
+                                       "attempts": attempt + 1})
+            done.counts["dropped_unmatched"] += 1
+        else:
+            by_attempt[attempt + 1].append(receipt)
+    for attempt, receipts in by_attempt.items():
+        messages = [ReceiptsMessage(workspace_id=workspace_id, provider=provider, receipts=receipts[i:i + 100],
+                                    attempt=attempt) for i in range(0, len(receipts), 100)]
+        queue.enqueue(list(messages), delay_seconds=retry_delay(attempt - 1))
+        done.counts["put_back"] += len(receipts)

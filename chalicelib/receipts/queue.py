@@ -1,0 +1,96 @@
+"""Messages on the receipts queue: a discriminated union on ``type``, and putting them there.
+
+``receipts``: what a provider reported about messages it accepted, for one provider
+account; ``attempt`` counts how often receipts whose message was not found yet were put
+back (a receipt can arrive before the sender's outcome write). ``inbound``: chat messages
+users sent to a provider account.
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from chalicelib import aws, clock
+from chalicelib.config import settings
+from chalicelib.providers.base import InboundMessage, Receipt, ReceiptStatus
+
+MAX_PER_MESSAGE = 100   # receipts per queue message (well under 256 KB)
+MAX_DELAY_SECONDS = 900
+
+
+class QueuedReceipt(BaseModel):
+    provider_message_id: str
+    status: ReceiptStatus
+    at: str
+    reason: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def of(cls, receipt: Receipt) -> "QueuedReceipt":
+        return cls(provider_message_id=receipt.provider_message_id, status=receipt.status, at=clock.iso(receipt.at),
+                   reason=receipt.reason, address=receipt.address, url=receipt.url)
+
+
+class ReceiptsMessage(BaseModel):
+    type: Literal["receipts"] = "receipts"
+    workspace_id: str
+    provider: str
+    receipts: list[QueuedReceipt] = Field(min_length=1, max_length=MAX_PER_MESSAGE)
+    attempt: int = 0
+
+
+class QueuedInbound(BaseModel):
+    channel: str
+    address: str
+    at: str
+    text: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    provider_message_id: str | None = None
+
+    @classmethod
+    def of(cls, message: InboundMessage) -> "QueuedInbound":
+        return cls(channel=message.channel, address=message.address, at=clock.iso(message.at), text=message.text,
+                   payload=dict(message.payload), provider_message_id=message.provider_message_id)
+
+
+class InboundMessages(BaseModel):
+    type: Literal["inbound"] = "inbound"
+    workspace_id: str
+    provider: str
+    messages: list[QueuedInbound] = Field(min_length=1, max_length=MAX_PER_MESSAGE)
+
+
+ReceiptsQueueMessage = Annotated[Union[ReceiptsMessage, InboundMessages], Field(discriminator="type")]
+RECEIPTS_MESSAGE: TypeAdapter[ReceiptsMessage | InboundMessages] = TypeAdapter(ReceiptsQueueMessage)
+
+
+def messages_for(workspace_id: str, provider: str, receipts: list[Receipt],
+                 inbound: list[InboundMessage]) -> list[ReceiptsMessage | InboundMessages]:
+    """What a callback puts on the queue: receipts and inbound messages, 100 a message."""
+    out: list[ReceiptsMessage | InboundMessages] = []
+    for start in range(0, len(receipts), MAX_PER_MESSAGE):
+        out.append(ReceiptsMessage(workspace_id=workspace_id, provider=provider,
+                                   receipts=[QueuedReceipt.of(r) for r in receipts[start:start + MAX_PER_MESSAGE]]))
+    for start in range(0, len(inbound), MAX_PER_MESSAGE):
+        out.append(InboundMessages(workspace_id=workspace_id, provider=provider,
+                                   messages=[QueuedInbound.of(m) for m in inbound[start:start + MAX_PER_MESSAGE]]))
+    return out
+
+
+def enqueue(messages: list[ReceiptsMessage | InboundMessages], delay_seconds: int = 0) -> None:
+    """SendMessageBatch, 10 a call; raises when SQS refuses any (the caller answers 5xx and
+    the provider retries)."""
+    url = aws.queue_url(settings.queue("receipts"))
+    for start in range(0, len(messages), 10):
+        entries: list[dict[str, Any]] = []
+        for i, message in enumerate(messages[start:start + 10]):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": json.dumps(message.model_dump(mode="json"))}
+            if delay_seconds:
+                entry["DelaySeconds"] = min(MAX_DELAY_SECONDS, delay_seconds)
+            entries.append(entry)
+        answer = aws.sqs().send_message_batch(QueueUrl=url, Entries=entries)
+        if answer.get("Failed"):
+            raise RuntimeError(f"the receipts queue refused {len(answer['Failed'])} message(s)")
