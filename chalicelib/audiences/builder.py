@@ -113,6 +113,10 @@ def build(workspace_id: str, audience_id: str, now: datetime, *, total_segments:
         raise NotFound(f"no audience {audience_id}")
     if audience.source.get("type") == "upload":  # reads its newest file, not the profiles table
         return _upload_build.start(audience, now)
+    if audience.source.get("type") == "task_result":  # reads the task's messages, not the profiles table
+        from chalicelib.audiences import task_result
+
+        return task_result.start(audience, now)
     if total_segments is None:
         count = repo.table_item_count()
         inline = count <= settings.audience_inline_items if inline is None else inline

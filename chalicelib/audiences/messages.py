@@ -43,5 +43,14 @@ class RunExport(BaseModel):
 
 
 
-QueueMessage = Annotated[Union[BuildSegment, UploadBuild, RunExport], Field(discriminator="type")]
-QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild | RunExport] = TypeAdapter(QueueMessage)
+class TaskResultBuild(BaseModel):
+    """Read a task's results into a snapshot (audiences/task_result.py)."""
+
+    type: Literal["task_result_build"] = "task_result_build"
+    workspace_id: str
+    audience_id: str
+    snapshot_id: str
+
+
+QueueMessage = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskResultBuild], Field(discriminator="type")]
+QUEUE_MESSAGE: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskResultBuild] = TypeAdapter(QueueMessage)

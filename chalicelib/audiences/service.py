@@ -15,7 +15,7 @@ from pydantic import Field
 
 from chalicelib import clock, ids, pagination
 from chalicelib.config import settings
-from chalicelib.audiences import aipl, builder, crypto, repo, rfm, rfm_build, upload_build, uploads, usage
+from chalicelib.audiences import aipl, builder, crypto, repo, rfm, rfm_build, task_result, upload_build, uploads, usage
 from chalicelib.audiences import refresh as audience_refresh
 from chalicelib.audiences.schemas import parse_source
 from chalicelib.errors import Conflict, Invalid, NotFound, Unavailable
@@ -23,7 +23,6 @@ from chalicelib.schemas import Request, Response, parse
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
 
-LATER = {"task_result": "task results"}
 AWAITING_UPLOAD = "awaiting_upload"  # an upload audience before its first build
 
 
@@ -97,8 +96,6 @@ class Members(Response):
 def checked_source(data: dict[str, Any]) -> dict[str, Any]:
     """The source as stored (defaults filled in), or a 400 naming the bad part."""
     kind = data.get("type")
-    if kind in LATER:
-        raise Invalid("source.type", f"{LATER[kind]} audiences cannot be built yet; use a rules, rfm or aipl source")
     if kind == "rules":
         return parse_source(data, prefix="source").to_json()
     if kind == "rfm":
@@ -107,6 +104,8 @@ def checked_source(data: dict[str, Any]) -> dict[str, Any]:
         return parse(aipl.AiplSource, data, prefix="source").model_dump(mode="json", exclude_unset=True)
     if kind == "upload":
         return parse(uploads.UploadSource, data, prefix="source").model_dump(mode="json")
+    if kind == "task_result":
+        return parse(task_result.TaskResultSource, data, prefix="source").model_dump(mode="json")
     raise Invalid("source.type", "one of rules, rfm, aipl, upload, task_result")
 
 
@@ -141,6 +140,8 @@ def _visible(principal: Principal, record: repo.AudienceRecord | None, audience_
 def create(principal: Principal, workspace_id: str, request: AudienceCreate, now: datetime) -> Audience:
     """Store the audience and start its first build (202: status building)."""
     source = checked_source(request.source)
+    if source["type"] == "task_result":
+        task_result.check_task(workspace_id, source)
     stamp = clock.iso(now)
     waits = source["type"] == "upload"  # built once its file is uploaded (POST .../build)
     record = repo.AudienceRecord(
@@ -220,6 +221,11 @@ def estimate(workspace_id: str, request: EstimateRequest, now: datetime) -> Esti
     segment, a uniform random sample (DynamoDB splits segments by a hash of the key), read
     and scaled up."""
     source = checked_source(request.source)
+    if source["type"] == "task_result":
+        task_result.check_task(workspace_id, source)
+        return Estimate(size=len(task_result.users_with(workspace_id, str(source["task_id"]),
+                                                        [str(s) for s in source["statuses"]])),
+                        exact=True, sampled_fraction=1.0)
     if source["type"] == "upload":
         raise Invalid("source.type", "an uploaded list's size is known once it is built; estimates take rules, "
                                      "rfm or aipl sources")

@@ -16,15 +16,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import Field, TypeAdapter
 
 from chalicelib import clock, logs
-from chalicelib.audiences import builder, exports, upload_build
-from chalicelib.audiences.messages import BuildSegment, RunExport, UploadBuild
+from chalicelib.audiences import builder, exports, task_result, upload_build
+from chalicelib.audiences.messages import BuildSegment, RunExport, TaskResultBuild, UploadBuild
 from chalicelib.handlers.messages import parse_or_dead_letter
 from chalicelib.tasks import service as task_service
 from chalicelib.tasks.jobs import TaskFanout
 
 # The queue's messages: the audiences' jobs and the tasks' fan-out pages (bulk work both).
-Job = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskFanout], Field(discriminator="type")]
-JOB: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskFanout] = TypeAdapter(Job)
+Job = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskResultBuild, TaskFanout], Field(discriminator="type")]
+JOB: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskResultBuild | TaskFanout] = TypeAdapter(Job)
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
@@ -48,6 +48,10 @@ def process_record(record: SQSRecord) -> None:
         return
     if isinstance(job, UploadBuild):
         _upload(record, job)
+        return
+    if isinstance(job, TaskResultBuild):
+        logs.bind(workspace_id=job.workspace_id, audience_id=job.audience_id, snapshot_id=job.snapshot_id)
+        logs.logger.info("task result build", extra={"outcome": task_result.run(job, clock.now())})
         return
     if isinstance(job, RunExport):
         run_export(job, int(record.attributes.approximate_receive_count))

@@ -95,7 +95,10 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     bad = {"type": "rules", "match": "all", "conditions": [{"any": [{"attribute": "city", "op": "near", "value": 1}]}]}
 
     r = api.post("/v1/audiences", {"name": "x", "source": bad}, key=key)
-    later = api.post("/v1/audiences", {"name": "x", "source": {"type": "task_result", "task_id": "t1"}}, key=key)
+    no_task = api.post("/v1/audiences", {"name": "x", "source": {"type": "task_result", "task_id": "t1",
+                                                                 "statuses": ["failed"]}}, key=key)
+    no_status = api.post("/v1/audiences", {"name": "x", "source": {"type": "task_result", "task_id": "t1",
+                                                                   "statuses": ["lost"]}}, key=key)
     scores_with_thresholds = api.post("/v1/audiences", {"name": "x", "source": {
         "type": "rfm", "purchase_event": "purchase", "amount_property": "amount", "scores": {"r": [3, 5]},
         "thresholds": {"recency_days": 30, "frequency": 2, "monetary": 100}}}, key=key)
@@ -104,8 +107,8 @@ def test_bad_sources_are_400s_naming_the_path(api, workspace):
     unknown = api.post("/v1/audiences", {"name": "x", "source": {"type": "magic"}}, key=key)
 
     assert r.status == 400 and r.json["errors"][0]["field"] == "source.conditions[0].any[0].op"
-    assert later.status == 400 and later.json["errors"][0]["field"] == "source.type"
-    assert "cannot be built yet" in later.json["errors"][0]["message"]
+    assert no_task.status == 400 and no_task.json["errors"][0]["field"] == "source.task_id"
+    assert no_status.status == 400 and no_status.json["errors"][0]["field"] == "source.statuses[0]"
     assert scores_with_thresholds.status == 400
     assert scores_with_thresholds.json["errors"][0]["field"] == "source.scores"
     assert incomplete.status == 400 and incomplete.json["errors"][0]["field"].startswith("source.")
