@@ -115,6 +115,11 @@ def buckets(workspace_id: str, owner: str, start: datetime | None = None, end: d
     return [_bucket(item) for item in found]
 
 
+def exists(workspace_id: str, owner: str) -> bool:
+    """Whether an owner's partition holds any counter (a Query of one item)."""
+    return next(iter(CounterItem.query(counter_pk(workspace_id, owner), limit=1)), None) is not None
+
+
 def read(workspace_id: str, owner: str) -> dict[str, float]:
     """An owner's counters over all time (every field, 0 when never counted); for a journey
     node, that node's. One strongly consistent Query of the owner's partition."""
