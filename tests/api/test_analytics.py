@@ -140,3 +140,117 @@ def test_the_daily_series_is_in_the_workspace_time_zone_and_a_late_receipt_count
     assert body["timezone"] == "Asia/Shanghai"
     assert [(d["date"], d["sent"], d["delivered"]) for d in body["daily"]] == [
         ("2026-11-27", 2, 0), ("2026-11-28", 0, 1)]
+
+
+def test_a_period_keeps_the_days_from_to_inclusive_and_its_totals(app, api, workspace, at):
+    at(datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc))  # 26th in Shanghai
+    send(app, workspace.id, ["u1"], task_id="t1")
+    at(datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc))  # 27th
+    send(app, workspace.id, ["u2", "u3"], task_id="t1")
+
+    body = api.get("/v1/analytics/tasks/t1?from=2026-11-27&to=2026-11-28", key=workspace.admin_key).json
+
+    assert (body["from"], body["to"], body["sent"]) == ("2026-11-27", "2026-11-28", 2)
+    assert [(d["date"], d["sent"]) for d in body["daily"]] == [("2026-11-27", 2), ("2026-11-28", 0)]
+
+
+def test_a_task_with_no_counters_is_404_unless_its_task_item_exists(app, api, workspace, at):
+    aws.dynamodb().put_item(TableName=settings.table("campaigns"), Item={
+        "pk": {"S": workspace.id}, "sk": {"S": "task#t_new"}, "kind": {"S": "task"}})
+
+    missing = api.get("/v1/analytics/tasks/t_none", key=workspace.admin_key)
+    planned = api.get("/v1/analytics/tasks/t_new", key=workspace.admin_key)
+
+    assert missing.status == 404
+    assert planned.status == 200 and planned.json["targeted"] == 0 and planned.json["daily"] == []
+    assert api.get("/v1/analytics/campaigns/cmp404", key=workspace.admin_key).status == 404
+    assert api.get("/v1/analytics/journeys/jny_none", key=workspace.admin_key).status == 404
+
+
+def test_another_workspaces_task_is_404(app, api, workspace, new_workspace, at):
+    send(app, workspace.id, ["u1"], task_id="t1")
+    other = new_workspace("Other")
+
+    assert api.get("/v1/analytics/tasks/t1", key=other.admin_key).status == 404
+
+
+@pytest.mark.parametrize("query, field", [
+    ("from=2026-13-01", "from"), ("from=26-11-2026", "from"), ("from=2026-11-28&to=2026-11-27", "to"),
+    ("from=2025-01-01&to=2026-11-27", "to"), ("within=P7D", "within"), ("goal=buy&within=P1Y", "within"),
+    ("goal=has space", "goal"), ("colour=red", "colour"),
+])
+def test_bad_analytics_queries_are_400_naming_the_parameter(app, api, workspace, query, field):
+    r = api.get(f"/v1/analytics/tasks/t1?{query}", key=workspace.admin_key)
+
+    assert r.status == 400, r.json
+    assert field in json.dumps(r.json)
+
+
+def test_analytics_need_a_key_and_a_viewer_may_read(app, api, workspace, at):
+    send(app, workspace.id, ["u1"], task_id="t1")
+
+    assert api.get("/v1/analytics/tasks/t1").status == 401
+    assert api.get("/v1/analytics/tasks/t1", key=workspace.key("viewer")).status == 200
+
+
+def test_a_journey_sums_its_nodes_and_shows_each(app, api, workspace, at):
+    send(app, workspace.id, ["u1", "u2"], journey=("jny_1", "welcome"))
+    send(app, workspace.id, ["u1"], journey=("jny_1", "reminder"), failure_rate=1.0)
+
+    body = api.get("/v1/analytics/journeys/jny_1", key=workspace.admin_key).json
+
+    assert (body["targeted"], body["sent"], body["failed"]) == (3, 2, 1)
+    assert [(n["node_id"], n["sent"], n["failed"]) for n in body["nodes"]] == [("reminder", 0, 1), ("welcome", 2, 0)]
+    service.JourneyAnalytics.model_validate(body)
+
+
+def test_the_aws_cost_is_an_estimate_per_decided_message_with_its_source(app, api, workspace, at):
+    send(app, workspace.id, ["u1", "u2"], task_id="t1")
+
+    body = api.get("/v1/analytics/tasks/t1", key=workspace.admin_key).json
+
+    from chalicelib.analytics import aws_cost
+    assert body["aws_cost"]["estimate"] is True and "bench/prices.json" in body["aws_cost"]["source"]
+    assert body["estimated_aws_cost_usd"] == pytest.approx(2 * aws_cost.per_message_usd(), abs=1e-6)
+
+
+def events(api, workspace, drain, *events: tuple[str, str, datetime]) -> None:
+    r = api.post("/v1/events", {"events": [{"user_id": u, "name": n, "timestamp": clock.iso(t)} for u, n, t in events]},
+                 key=workspace.admin_key)
+    assert r.status == 202, r.json
+    drain()
+
+
+def test_conversions_count_users_who_did_the_goal_within_the_window_after_their_message(app, api, workspace, drain,
+                                                                                        at):
+    top = campaign(api, workspace, "Spring")
+    send(app, workspace.id, ["u1", "u2", "u3", "u4"], task_id="t1", campaign_id=top)
+    send(app, workspace.id, ["u5"], task_id="t1", failure_rate=1.0)
+    aws.dynamodb().put_item(TableName=settings.table("campaigns"), Item={
+        "pk": {"S": workspace.id}, "sk": {"S": "task#t1"}, "kind": {"S": "task"}, "campaign_id": {"S": top}})
+    at(START + timedelta(days=10))
+    events(api, workspace, drain,
+           ("u1", "purchase", START + timedelta(days=1)),       # converted
+           ("u2", "purchase", START - timedelta(hours=1)),      # before the message
+           ("u3", "purchase", START + timedelta(days=8)),       # after the window
+           ("u4", "view", START + timedelta(hours=2)),          # not the goal
+           ("u5", "purchase", START + timedelta(hours=2)))      # never sent (failed)
+
+    body = api.get("/v1/analytics/tasks/t1?goal=purchase&within=P7D", key=workspace.admin_key).json
+    wider = api.get("/v1/analytics/tasks/t1?goal=purchase&within=P9D", key=workspace.admin_key).json
+    rolled = api.get(f"/v1/analytics/campaigns/{top}?goal=purchase", key=workspace.admin_key).json
+
+    assert body["conversions"] == {"goal": "purchase", "within": "P7D", "messages": 4, "users": 4, "converted": 1,
+                                   "rate": 0.25}
+    assert wider["conversions"]["converted"] == 2
+    assert rolled["conversions"]["converted"] == 1 and rolled["conversions"]["within"] == "P7D"
+
+
+def test_conversions_are_refused_above_the_message_limit(app, api, workspace, at, monkeypatch):
+    from chalicelib.analytics import conversions
+    monkeypatch.setattr(conversions, "MAX_MESSAGES", 2)
+    send(app, workspace.id, ["u1", "u2", "u3"], task_id="t1")
+
+    r = api.get("/v1/analytics/tasks/t1?goal=purchase", key=workspace.admin_key)
+
+    assert r.status == 400 and "at most 2 sent messages" in r.json["detail"]
