@@ -124,9 +124,12 @@ def _zone(workspace_id: str) -> ZoneInfo:
 def _days(query: AnalyticsQuery) -> tuple[date | None, date | None]:
     def day(field: str, value: str | None) -> date | None:
         try:
-            return date.fromisoformat(value) if value else None
+            found = date.fromisoformat(value) if value else None
         except ValueError:
             raise Invalid(field, "must be a calendar date YYYY-MM-DD") from None
+        if found and not 1970 <= found.year <= 9998:
+            raise Invalid(field, "must be a date from 1970 to 9998")
+        return found
 
     first, last = day("from", query.from_), day("to", query.to)
     if first and last and first > last:

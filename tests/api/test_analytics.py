@@ -177,7 +177,7 @@ def test_another_workspaces_task_is_404(app, api, workspace, new_workspace, at):
 @pytest.mark.parametrize("query, field", [
     ("from=2026-13-01", "from"), ("from=26-11-2026", "from"), ("from=2026-11-28&to=2026-11-27", "to"),
     ("from=2025-01-01&to=2026-11-27", "to"), ("within=P7D", "within"), ("goal=buy&within=P1Y", "within"),
-    ("goal=has space", "goal"), ("colour=red", "colour"),
+    ("goal=has space", "goal"), ("colour=red", "colour"), ("from=0001-01-01", "from"), ("to=9999-12-31", "to"),
 ])
 def test_bad_analytics_queries_are_400_naming_the_parameter(app, api, workspace, query, field):
     r = api.get(f"/v1/analytics/tasks/t1?{query}", key=workspace.admin_key)
