@@ -38,7 +38,8 @@ class AnalyticsQuery(Request):
 class ConversionQuery(AnalyticsQuery):
     goal: Optional[str] = Field(None, pattern=EVENT_NAME, description="an event name: count conversions to it")
     within: Optional[str] = Field(None, max_length=40,
-                                  description="the window after each message's send, an ISO 8601 duration (default P7D)")
+                                  description="the window after each message's send, an ISO 8601 duration "
+                                              "(default P7D)")
 
 
 # --- response models --------------------------------------------------------------------
@@ -153,7 +154,8 @@ def task(workspace_id: str, task_id: str, query: ConversionQuery, now: datetime)
     goal = _goal(query)
     start, end = report.period(first, last, zone)
     buckets = counters.buckets(workspace_id, f"task#{task_id}", start, end)
-    if not buckets and not repo.task_exists(workspace_id, task_id) and not counters.exists(workspace_id, f"task#{task_id}"):
+    owner = f"task#{task_id}"
+    if not buckets and not repo.task_exists(workspace_id, task_id) and not counters.exists(workspace_id, owner):
         raise NotFound(f"no task {task_id}")
     out = _frame(task_id, zone, query, buckets, first, last)
     if goal:

@@ -40,6 +40,7 @@ def test_an_item_from_before_hourly_buckets_counts_in_totals_only(app):
     CounterItem(repo.counter_pk(workspace_id, "task#t1"), "shard#03", sent=4).save()
     repo.commit([update(workspace_id, "u1", AT)])
 
-    assert (counters.read(workspace_id, "task#t1")["sent"], counters.read(workspace_id, "task#t1")["delivered"]) == (4, 1)
+    totals = counters.read(workspace_id, "task#t1")
+    assert (totals["sent"], totals["delivered"]) == (4, 1)
     assert [b.hour for b in repo.buckets(workspace_id, "task#t1", AT.replace(hour=0), AT.replace(hour=23))] == [
         AT.replace(minute=0)]
