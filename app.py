@@ -6,6 +6,7 @@ from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.api import (audiences, campaigns, chat_campaigns, events, fatigue, journeys, materials, meta, profiles,
                             providers, receipts, short_links, tasks, templates, unsubscribe, workspaces)
+from chalicelib.api import analytics
 from chalicelib.api import signatures as sms_signatures
 from chalicelib.api.middleware import http_middleware
 from chalicelib.handlers import audience_jobs
@@ -23,6 +24,7 @@ for blueprint in (meta.bp, workspaces.bp, profiles.bp, events.bp, templates.bp, 
                   unsubscribe.bp, audiences.bp, campaigns.bp, journeys.bp, sms_signatures.bp, short_links.bp,
                   materials.bp, receipts.bp, tasks.bp, chat_campaigns.bp):
     app.register_blueprint(blueprint)
+app.register_blueprint(analytics.bp)
 
 
 @app.on_sqs_message(queue="events", batch_size=10, maximum_batching_window_in_seconds=1)

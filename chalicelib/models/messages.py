@@ -22,9 +22,10 @@ message, so receipts find the message; the index costs one write unit per messag
 one-minute schedule that posts the sandbox's receipts reads them all), sk = "<due time>#<outbox
 pk>": the sandbox's next receipt to post for that message (sandbox only, never in production paths).
 
-``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``,
-``journey#<id>#node#<id>``, ``campaign#<id>``), sk = "shard#<nn>": the owner's counters,
-spread over ``counters.repo.SHARDS`` items that a writer picks at random and a read sums (one Query).
+``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``, ``campaign#<id>``,
+``journey#<id>``), sk = "<UTC hour>#<shard>" (a journey's: "<UTC hour>#node#<node id>#<shard>"):
+the owner's counters by hour of the status changes, spread over ``counters.repo.SHARDS`` items
+per hour that a writer picks at random and a read sums (one Query).
 """
 from __future__ import annotations
 

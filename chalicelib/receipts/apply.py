@@ -58,6 +58,7 @@ class Change:
     deltas: dict[str, float]
     new_click_keys: frozenset[str] = frozenset()
     moved: bool = False
+    counted_at: str | None = None  # the latest counting receipt's time: the counters' hour bucket
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def apply(stored: Stored, receipts: Sequence[Incoming]) -> Outcome:
     deltas: dict[str, float] = {}
     new_clicks: set[str] = set()
     suppress: list[Suppress] = []
+    counted_at: str | None = None
     for receipt in sorted(receipts, key=lambda r: (r.at, RANK.get(r.status, 0))):
         if receipt.status in SUPPRESSES and receipt.address:
             suppress.append(Suppress(stored.channel, receipt.address, SUPPRESSES[receipt.status]))
@@ -91,13 +93,15 @@ def apply(stored: Stored, receipts: Sequence[Incoming]) -> Outcome:
             counted = step.counted
             for name, value in step.deltas.items():
                 deltas[name] = deltas.get(name, 0) + value
+            counted_at = receipt.at if step else counted_at
         if receipt.status == "clicked":
             key = counting.click_key(receipt.at, receipt.url)
             if counting.on_click(clicks, key):
                 clicks.add(key)
                 new_clicks.add(key)
                 deltas["clicked"] = deltas.get("clicked", 0) + 1
+                counted_at = receipt.at
     moved = status != stored.status
     if not moved and not new_clicks:
         return Outcome(None, suppress)
-    return Outcome(Change(status, reason, history, counted, deltas, frozenset(new_clicks), moved), suppress)
+    return Outcome(Change(status, reason, history, counted, deltas, frozenset(new_clicks), moved, counted_at), suppress)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
-from chalicelib import dynamo
+from chalicelib import clock, dynamo
 from chalicelib.config import settings
 from chalicelib.counters import repo as counters_repo
 from chalicelib.models.messages import HistoryEntry, MessageItem
@@ -92,7 +93,17 @@ def update_for(stored: Stored, change: Change, now_iso: str) -> counters_repo.Co
     if change.new_click_keys:
         actions.append(MessageItem.click_keys.add(set(change.new_click_keys)))
     return counters_repo.CountedUpdate(MessageItem(stored.pk, stored.sk), actions, MessageItem.version == stored.version,
-                                       stored.workspace_id, stored.owners, change.deltas)
+                                       stored.workspace_id, stored.owners, change.deltas,
+                                       _counted_at(change.counted_at, clock.parse_iso(now_iso)))
+
+
+def _counted_at(at: str | None, now: datetime) -> datetime:
+    """The hour the counts go to: the receipt's time (a late receipt counts on its day), or
+    now for one from the future or without a usable time."""
+    try:
+        return min(clock.parse_iso(at), now) if at else now
+    except clock.BadTime:
+        return now
 
 
 def write_all(updates: Sequence[counters_repo.CountedUpdate]) -> list[bool]:

@@ -57,7 +57,7 @@ def owners_of(key: MessageKey, campaign_id: str | None) -> list[str]:
 
 
 def _counted_write(workspace_id: str, item: MessageItem, *, actions: list[Any] | None, condition: Any,
-                   owners: list[str], status: str, counted: frozenset[str] = frozenset(),
+                   owners: list[str], status: str, at: datetime, counted: frozenset[str] = frozenset(),
                    cost: float | None = None) -> None:
     """The message write (a put when ``actions`` is None, else an update) and its counter
     increments, in one transaction (``LostRace`` when the message's condition fails)."""
@@ -77,7 +77,7 @@ def _counted_write(workspace_id: str, item: MessageItem, *, actions: list[Any] |
             if decided:
                 actions = [*actions, MessageItem.counted.set(set(decided.counted))]
             tx.update(item, actions=actions, condition=condition)
-        counters_repo.add_to_transaction(tx, workspace_id, owners, decided.deltas)
+        counters_repo.add_to_transaction(tx, workspace_id, owners, decided.deltas, at)
 
 
 def read(keys: Sequence[MessageKey]) -> dict[MessageKey, Record]:
@@ -172,7 +172,7 @@ def record_outcome(write: OutcomeWrite) -> bool:
     try:
         _counted_write(write.key.workspace_id, MessageItem(write.key.pk, write.key.sk), actions=actions, condition=condition,
                        owners=owners_of(write.key, write.campaign_id), status=write.written.status,
-                       counted=write.counted, cost=write.written.cost)
+                       at=write.now, counted=write.counted, cost=write.written.cost)
         return True
     except dynamo.LostRace:
         logs.logger.error("claim lost before its outcome was written", extra={"message": str(write.key)})
@@ -194,7 +194,8 @@ def record_outcomes(writes: Sequence[OutcomeWrite]) -> list[bool]:
         counted.append(i)
         updates.append(counters_repo.CountedUpdate(
             MessageItem(write.key.pk, write.key.sk), [*actions, MessageItem.counted.set(set(decided.counted))],
-            condition, write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)), decided.deltas))
+            condition, write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)), decided.deltas,
+            write.now))
     done: dict[int, bool] = dict(zip(counted, counters_repo.commit(updates)))
     plain = [i for i in range(len(writes)) if i not in done]
     done.update(zip(plain, parallel(record_outcome, [writes[i] for i in plain])))
@@ -226,7 +227,7 @@ def drop(write: DropWrite) -> bool:
     )
     try:
         _counted_write(write.key.workspace_id, item, actions=None, condition=MessageItem.pk.does_not_exist(),
-                       owners=owners_of(write.key, write.meta.campaign_id), status=write.status)
+                       owners=owners_of(write.key, write.meta.campaign_id), status=write.status, at=write.now)
         return True
     except dynamo.LostRace:
         return False
@@ -251,7 +252,7 @@ def give_up(write: GiveUpWrite) -> bool:
         _counted_write(write.key.workspace_id, MessageItem(write.key.pk, write.key.sk), actions=actions,
                        condition=MessageItem.version == write.previous.version,
                        owners=owners_of(write.key, write.previous.campaign_id), status="failed",
-                       counted=write.previous.counted)
+                       at=write.now, counted=write.previous.counted)
         return True
     except dynamo.LostRace:
         return False
