@@ -40,9 +40,22 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {"name": name, "in": "query", "required": name in required, "schema": _inline(prop, schema.get("$defs", {}))}
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _inline(value: Any, defs: dict[str, Any]) -> Any:
+    """A query parameter's schema with its local ``$defs`` references (enums) written in
+    place: a parameter cannot point into its model's own definitions."""
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.split("/")[-1]], defs)
+        return {k: _inline(v, defs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inline(v, defs) for v in value]
+    return value
 
 
 def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
