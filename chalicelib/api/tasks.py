@@ -8,7 +8,7 @@ from chalice import Blueprint
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
 from chalicelib.schemas import Page
-from chalicelib.tasks import service
+from chalicelib.tasks import exports, service
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
 
@@ -44,3 +44,16 @@ def cancel_task(principal: Principal, task_id: str) -> service.TaskOut:
 def task_messages(principal: Principal, task_id: str, query: service.MessagesQuery) -> dict[str, Any]:
     """The task's messages with their status, reason and history; ?status=failed,dropped_fatigue filters."""
     return service.messages(workspace_of(principal), task_id, query)
+
+
+@endpoint(bp, "/v1/tasks/{task_id}/exports", "POST", role=Role.operator, response=exports.TaskExport, status=202)
+def export_task_messages(principal: Principal, task_id: str) -> exports.TaskExport:
+    """Export the task's messages as CSV to S3; read the export for its download link."""
+    service.get(workspace_of(principal), task_id)  # 404 for an unknown task
+    return exports.create(workspace_of(principal), task_id, clock.now())
+
+
+@endpoint(bp, "/v1/tasks/{task_id}/exports/{export_id}", "GET", role=Role.viewer, response=exports.TaskExport)
+def get_task_export(principal: Principal, task_id: str, export_id: str) -> exports.TaskExport:
+    """An export's status, rows and, once done, a presigned download link (one hour)."""
+    return exports.get(workspace_of(principal), task_id, export_id)

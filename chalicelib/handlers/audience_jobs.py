@@ -20,11 +20,15 @@ from chalicelib.audiences import builder, exports, task_result, upload_build
 from chalicelib.audiences.messages import BuildSegment, RunExport, TaskResultBuild, UploadBuild
 from chalicelib.handlers.messages import parse_or_dead_letter
 from chalicelib.tasks import service as task_service
+from chalicelib.tasks import exports as task_exports
+from chalicelib.tasks.exports import TaskExportJob
 from chalicelib.tasks.jobs import TaskFanout
 
 # The queue's messages: the audiences' jobs and the tasks' fan-out pages (bulk work both).
-Job = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskResultBuild, TaskFanout], Field(discriminator="type")]
-JOB: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskResultBuild | TaskFanout] = TypeAdapter(Job)
+Job = Annotated[Union[BuildSegment, UploadBuild, RunExport, TaskResultBuild, TaskFanout, TaskExportJob],
+                Field(discriminator="type")]
+JOB: TypeAdapter[BuildSegment | UploadBuild | RunExport | TaskResultBuild | TaskFanout | TaskExportJob] = \
+    TypeAdapter(Job)
 
 LAST_RECEIVE = 3  # the audience-jobs queue's maxReceiveCount (infra/resources.yaml)
 
@@ -40,6 +44,10 @@ def process_record(record: SQSRecord) -> None:
     logs.bind(message_id=record.message_id)
     job = parse_or_dead_letter(JOB, record.body, "audience-jobs", what="job")
     if job is None:
+        return
+    if isinstance(job, TaskExportJob):
+        logs.bind(workspace_id=job.workspace_id, task_id=job.task_id)
+        logs.logger.info("task export", extra={"outcome": task_exports.run(job, clock.now())})
         return
     if isinstance(job, TaskFanout):
         logs.bind(workspace_id=job.workspace_id, task_id=job.task_id)

@@ -83,3 +83,14 @@ class ChatCampaignItem(CampaignsTableItem, discriminator="chat_campaign"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     last_run_at = UnicodeAttribute(null=True)
+
+
+class TaskExportItem(CampaignsTableItem, discriminator="task_export"):
+    """A CSV export of a task's messages (sk ``task_export#<task_id>#<export_id>``)."""
+
+    task_id = UnicodeAttribute()
+    export_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    rows = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)

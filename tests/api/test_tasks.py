@@ -129,3 +129,28 @@ def test_messages_still_queued_when_a_task_is_cancelled_are_dropped_and_accounte
     equation = shown["reconciliation"]
     assert equation["targeted"] == equation["sent"] + equation["dropped"] + equation["failed"] + equation["pending"]
     assert equation["sent"] == 0
+
+
+def test_a_tasks_messages_export_to_a_csv_with_a_download_link(shop, api, drain):
+    import csv
+    import io
+
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    key = shop.admin_key
+    api.put("/v1/profiles/=cmd", {"phone": "+8613811112222"}, key=key)
+    task = api.post("/v1/tasks", {"name": "Export me", "channel": "sms", "provider": "sms",
+                                  "user_ids": ["u001", "u002", "=cmd"], "template_id": shop.template_id}, key=key).json
+    drain()
+    made = api.post(f"/v1/tasks/{task['id']}/exports", key=key)
+    assert made.status == 202 and made.json["status"] == "running"
+    drain()
+    done = api.get(f"/v1/tasks/{task['id']}/exports/{made.json['id']}", key=key).json
+    assert done["status"] == "done" and done["rows"] == 3 and done["download_url"].startswith("http")
+    body = aws.s3().get_object(Bucket=settings.bucket("uploads"),
+                               Key=f"exports/{shop.id}/tasks/{task['id']}/{made.json['id']}.csv")["Body"].read()
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert sorted(r["user_id"] for r in rows) == ["'=cmd", "u001", "u002"]  # a formula cell is neutralised
+    assert {r["status"] for r in rows} == {"sent"}
+    assert api.get(f"/v1/tasks/{task['id']}/exports/texp_nope", key=key).status == 404
