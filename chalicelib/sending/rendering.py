@@ -1,8 +1,9 @@
 """Rendering before the claim: a send that names a template is rendered for each
 recipient from the stored template and profile, right before the provider call.
 
-Per batch: one GetItem per template named and one BatchGetItem of the recipients'
-profiles; the rest is ``templates.render`` (pure). A template that is not approved, gone,
+Per batch: one GetItem per template named; the recipients' profiles are the ones the
+sender read for the batch (``sender.Batch``: one BatchGetItem shared with the address
+lookup), or one BatchGetItem here when called alone; the rest is ``templates.render`` (pure). A template that is not approved, gone,
 or that fails for a recipient (a missing value, a limit) fails that message with the
 reason: nothing unapproved is ever sent, and one recipient's missing value never stops
 the others. A send without a template carries its rendered content itself.
@@ -42,8 +43,12 @@ class Failed:
 Rendered = dict[str, Any]
 
 
-def render_jobs(jobs: Sequence["Job"], now: datetime | None = None) -> Mapping[MessageKey, Rendered | Failed]:
-    """The content to send for each job (by message key), or why it cannot be sent."""
+def render_jobs(jobs: Sequence["Job"], now: datetime | None = None, *,
+                profiles: Mapping[tuple[str, str], profiles_repo.ProfileRecord] | None = None,
+                ) -> Mapping[MessageKey, Rendered | Failed]:
+    """The content to send for each job (by message key), or why it cannot be sent.
+    ``profiles`` (by workspace and user id): the profiles the sender already read for the
+    batch (absent: no profile); without it, they are read here."""
     now = now or clock.now()
     out: dict[MessageKey, Rendered | Failed] = {}
     made: dict[MessageKey, links.RecipientLinks] = {}
@@ -64,7 +69,11 @@ def render_jobs(jobs: Sequence["Job"], now: datetime | None = None) -> Mapping[M
             out.update({job.key: Failed(f"template {template_id} is for {template.spec.channel}, "
                                         f"not {mine[0].message.channel}") for job in mine})
             continue
-        found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
+        if profiles is None:
+            found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
+        else:
+            found = {job.recipient.user_id: profiles[(workspace_id, job.recipient.user_id)] for job in mine
+                     if (workspace_id, job.recipient.user_id) in profiles}
         for job in mine:
             made[job.key] = _links_of(job, now)
             out[job.key] = _render_one(template, found.get(job.recipient.user_id), job, made[job.key])
