@@ -28,7 +28,7 @@ from chalicelib import clock
 from chalicelib.links import service as links
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.sending import repo_templates, signature_service, templates
+from chalicelib.sending import repo_templates, signature_service, templates, unsubscribe
 from chalicelib.sending.messages import MessageKey
 
 if TYPE_CHECKING:
@@ -79,7 +79,30 @@ def render_jobs(jobs: Sequence["Job"], now: datetime | None = None, *,
             out[job.key] = _render_one(template, found.get(job.recipient.user_id), job, made[job.key])
     _check_signatures(jobs, out)
     _store_links(made, out)
+    _one_click_unsubscribe(jobs, out)
     return out
+
+
+def unsubscribe_url(job: "Job") -> str | None:
+    """The signed unsubscribe link of the message's address (None: no address)."""
+    if not job.recipient.to:
+        return None
+    m = job.message
+    return unsubscribe.link_for(unsubscribe.Subscription(m.workspace_id, m.channel, job.recipient.to,
+                                                         job.recipient.user_id))
+
+
+def _one_click_unsubscribe(jobs: Sequence["Job"], out: dict[MessageKey, Rendered | Failed]) -> None:
+    """RFC 8058: every non-transactional email carries ``List-Unsubscribe`` (its signed
+    link) and ``List-Unsubscribe-Post`` in ``content["headers"]``, which the email adapters
+    send as the message's headers."""
+    for job in jobs:
+        content = out.get(job.key)
+        if job.message.channel != "email" or job.message.transactional or not isinstance(content, dict):
+            continue
+        url = unsubscribe_url(job)
+        if url is not None:
+            content["headers"] = {**dict(content.get("headers") or {}), **unsubscribe.email_headers(url)}
 
 
 def _links_of(job: "Job", now: datetime) -> links.RecipientLinks:
@@ -138,7 +161,13 @@ def _render_one(template: templates.Template, profile: profiles_repo.ProfileReco
 
 
 def _message_ids(job: "Job") -> dict[str, str]:
+    """``message`` as templates see it: its ids, and ``unsubscribe_url`` (the signed link
+    that unsubscribes the message's address) when it has one."""
     m = job.message
     ids = {"template_id": m.template_id or "", "task_id": m.task_id, "journey_id": m.journey_id,
            "node_id": m.node_id}
-    return {k: v for k, v in ids.items() if v}
+    found = {k: v for k, v in ids.items() if v}
+    url = unsubscribe_url(job)
+    if url is not None:
+        found["unsubscribe_url"] = url
+    return found
