@@ -189,7 +189,7 @@ def _with_providers(jobs: Sequence[Job], now: datetime, report: Report) -> list[
         resolved = job.message.model_copy(update={"provider": ref.model_copy(update={
             "kind": account.kind, "settings": settings})})
         ready.append(Job(job.record_id, job.receive_count, resolved, job.recipient))
-    for write, done in zip(failed, repo.parallel(repo.drop, failed)):
+    for write, done in zip(failed, repo.drop_many(failed)):
         report.counts["no_provider" if done else "already_recorded"] += 1
     return ready
 
@@ -243,7 +243,7 @@ def _fail_unaddressed(fresh: list[MessageKey], claimable: list[MessageKey], by_k
     drops = [repo.DropWrite(k, _meta(by_key[k][0]), "failed", unaddressed[k], now) for k in fresh if k in unaddressed]
     give_ups = [repo.GiveUpWrite(k, records[k], unaddressed[k], now) for k in claimable if k in unaddressed]
     writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
-    for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
+    for write, done in zip(writes, [*repo.drop_many(drops), *repo.parallel(repo.give_up, give_ups)]):
         report.counts["no_address" if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
@@ -272,7 +272,7 @@ def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], reco
             contents[key] = outcome
     writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
     failed_now = []
-    for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
+    for write, done in zip(writes, [*repo.drop_many(drops), *repo.parallel(repo.give_up, give_ups)]):
         report.counts["render_failed" if done else "lost_race"] += 1
         if not done:  # another delivery wrote the record meanwhile: look again shortly
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
@@ -303,7 +303,7 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
                 holds[key] = decision.fatigue_counter
     drops = [repo.DropWrite(k, _meta(by_key[k][0]), d.status, d.reason, now)
              for k, d in decided.items() if isinstance(d, Drop)]
-    for write, done in zip(drops, repo.parallel(repo.drop, drops)):
+    for write, done in zip(drops, repo.drop_many(drops)):
         report.counts[write.status if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)

@@ -622,3 +622,24 @@ def test_a_redelivered_batch_of_recorded_messages_reads_no_profile(app, api, wor
     invoke(app, record(body))
 
     assert reads == [] and len(Spy.sends_of("ann")) == 1
+
+
+def test_the_drops_of_a_batch_are_recorded_in_one_transaction_with_their_counters(app, ws, at, monkeypatch):
+    from chalicelib import dynamo
+    from chalicelib.counters import repo as counters
+    from chalicelib.sending import repo_fatigue
+
+    users = [f"u{i}" for i in range(5)]
+    for i in range(5):
+        repo_fatigue.suppress(ws, "sms", f"+8613800000{i:03d}", "manual", START)
+    transactions = []
+    real = dynamo.transaction
+    monkeypatch.setattr(dynamo, "transaction", lambda *a, **k: (transactions.append(1), real(*a, **k))[1])
+
+    invoke(app, record(send_body(ws, *users)))
+    invoke(app, record(send_body(ws, *users)))  # redelivered: recorded already, nothing written
+
+    assert Spy.calls == [] and len(transactions) == 1
+    assert {stored(ws, u).status for u in users} == {"dropped_suppressed"}
+    counted = counters.read(ws, "task#tsk_1")
+    assert (counted["dropped_suppressed"], counted["targeted"]) == (5, 5)
