@@ -32,6 +32,7 @@ import httpx
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.config import settings
 from chalicelib.receipts.hmac_receipts import signed_headers
+from chalicelib.receipts.json_receipts import MAX_RECEIPTS
 from chalicelib.sending import repo_providers
 
 SHARDS = 4
@@ -127,17 +128,29 @@ def post_due(now: datetime) -> dict[str, int]:
     for item in outbox.values():
         accounts[(item["workspace_id"]["S"], item["provider"]["S"])].append(item)
     posted: set[str] = set()
-    for (workspace_id, provider), items in accounts.items():
-        receipts = [{"provider_message_id": i["provider_message_id"]["S"], "status": r["M"]["status"]["S"],
-                     "at": r["M"]["at"]["S"]}
-                    for i in items for r in i.get("receipts", {}).get("L", []) if r["M"]["at"]["S"] <= now_iso]
-        if receipts and not _post_account(workspace_id, provider, receipts, now):
-            counts["post_failed"] += len(receipts)
-            continue
-        counts["posted"] += len(receipts)
-        posted.update(i["pk"]["S"] for i in items)
+    for (workspace_id, provider), all_items in accounts.items():
+        for items, receipts in _requests(all_items, now_iso):
+            if receipts and not _post_account(workspace_id, provider, receipts, now):
+                counts["post_failed"] += len(receipts)
+                continue
+            counts["posted"] += len(receipts)
+            posted.update(i["pk"]["S"] for i in items)
     _advance(due, outbox, posted, now, counts)
     return counts
+
+
+def _requests(items: list[dict[str, Any]], now_iso: str) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """An account's due receipts as requests the receipts route takes (at most
+    ``json_receipts.MAX_RECEIPTS`` each): (the outbox items, their receipts) per request."""
+    out: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = [([], [])]
+    for item in items:
+        mine = [{"provider_message_id": item["provider_message_id"]["S"], "status": r["M"]["status"]["S"],
+                 "at": r["M"]["at"]["S"]} for r in item.get("receipts", {}).get("L", []) if r["M"]["at"]["S"] <= now_iso]
+        if len(out[-1][1]) + len(mine) > MAX_RECEIPTS:
+            out.append(([], []))
+        out[-1][0].append(item)
+        out[-1][1].extend(mine)
+    return out
 
 
 def _post_account(workspace_id: str, provider: str, receipts: list[dict[str, Any]], now: datetime) -> bool:

@@ -289,3 +289,25 @@ def test_a_sandbox_batch_is_marked_due_with_one_item_and_every_message_gets_its_
         schedule(app)
         drain()
     assert [status_of(message_of(workspace.id, u)) for u in ("u1", "u2", "u3")] == ["opened"] * 3
+
+
+def test_more_due_receipts_than_one_request_takes_are_posted_in_several(api, app, workspace, drain, at,
+                                                                        through_the_app, monkeypatch):
+    from chalicelib.receipts import sandbox_poster
+
+    monkeypatch.setattr(sandbox_poster, "MAX_RECEIPTS", 2)  # the route takes 1000 a request
+    bodies: list[int] = []
+    real = sandbox_poster.transport
+    monkeypatch.setattr(sandbox_poster, "transport",
+                        lambda url, body, headers: (bodies.append(len(json.loads(body)["receipts"])),
+                                                    real(url, body, headers))[1])
+    put_sandbox(api, workspace, receipt_delay_seconds=30, open_rate=0)
+    send_through_the_sandbox(workspace.id, "u1", "u2", "u3")
+    drain()
+
+    at(45)
+    schedule(app)
+    drain()
+
+    assert sorted(bodies) == [1, 2]
+    assert [status_of(message_of(workspace.id, u)) for u in ("u1", "u2", "u3")] == ["delivered"] * 3
