@@ -31,6 +31,6 @@ def scenario(name: str, unit: str, default_size: int, tiny_size: int, baselines:
 
 
 def load() -> dict[str, Scenario]:
-    from bench.scenarios import events, audience  # noqa: F401,I001 - registers them, in report order
+    from bench.scenarios import events, audience, send  # noqa: F401,I001 - registers them, in report order
 
     return SCENARIOS

@@ -2,8 +2,9 @@
 the public redirect, and each click handed on (``on_click``).
 
 A per-recipient link names its user, message, and task or journey node, so a click on it
-becomes a ``link_clicked`` event on the user's profile (and, at the receipts queue, the
-message's ``clicked`` status and the counters).
+becomes a ``link_clicked`` event on the user's profile and a ``clicked`` receipt addressed
+by the message key (at the receipts queue: the message's ``clicked`` status and the
+counters).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from chalicelib.events.messages import QueuedEvent
 from chalicelib.links import codes
 from chalicelib.links import repo
 from chalicelib.links.repo import Link
+from chalicelib.receipts import queue as receipts_queue
+from chalicelib.receipts.queue import KeyedReceipt, MessageReceipts
 from chalicelib.schemas import Request, Response
 
 CLICK_EVENT = "link_clicked"
@@ -127,11 +130,20 @@ def click_event(click: Click) -> QueuedEvent:
                        properties=properties)
 
 
+def click_receipt(click: Click) -> MessageReceipts:
+    """The ``clicked`` receipt of the click's message, addressed by its key (a link knows
+    its message, not the provider's id for it)."""
+    assert click.message_key is not None
+    return MessageReceipts(workspace_id=click.workspace_id, receipts=[
+        KeyedReceipt(message_key=click.message_key, status="clicked", at=click.at, url=click.url)])
+
+
 def on_click(click: Click) -> None:
     """Where a click leaves this module. A per-recipient click becomes a ``link_clicked``
-    event on the user's profile (events queue). The receipts queue (message status
-    ``clicked``, click and unique-click counters) is to be connected here."""
+    event on the user's profile (events queue) and a ``clicked`` receipt of its message
+    (receipts queue: the message's status ``clicked``, the click and unique-click counters)."""
     if click.attributed:
+        receipts_queue.enqueue([click_receipt(click)])
         enqueue_events(click.workspace_id, [click_event(click)], clock.parse_iso(click.at))
 
 

@@ -19,8 +19,9 @@ message, so receipts find the message; the index costs one write unit per messag
 (``expires_at``): what the sandbox provider "delivered", and its planned receipts.
 
 ``sandbox_due`` items: pk = "sandbox_due#<shard>" (4 shards, not per workspace: the
-one-minute schedule that posts the sandbox's receipts reads them all), sk = "<due time>#<outbox
-pk>": the sandbox's next receipt to post for that message (sandbox only, never in production paths).
+one-minute schedule that posts the sandbox's receipts reads them all), sk = "<due time>#<digest
+of its outbox pks>", ``outbox_pks``: the sandbox's next receipts to post for up to 100
+messages due then (sandbox only, never in production paths).
 
 ``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``, ``campaign#<id>``,
 ``journey#<id>``), sk = "<UTC hour>#<shard>" (a journey's: "<UTC hour>#node#<node id>#<shard>"):
@@ -109,9 +110,11 @@ class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):
 
 
 class SandboxDueItem(MessagesTableItem, discriminator="sandbox_due"):
-    """The sandbox's next receipt to post for one outbox message (read by the one-minute schedule)."""
+    """The sandbox's next receipts to post, for up to 100 outbox messages due at one time
+    (read by the one-minute schedule); items written before batching name one."""
 
-    outbox_pk = UnicodeAttribute()
+    outbox_pk = UnicodeAttribute(null=True)
+    outbox_pks = UnicodeSetAttribute(null=True)
     expires_at = NumberAttribute()
 
 

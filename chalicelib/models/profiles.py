@@ -4,7 +4,9 @@ pk = "<workspace_id>#<user_id>"; sk = "profile" | "stat#<event name>" | "erased"
 GSI ``by_workspace`` (workspace_id, user_id) holds profile items only, for listing; the
 sparse GSIs ``by_email`` (email_key = "<workspace_id>#<email, lower-cased>") and
 ``by_phone`` (phone_key = "<workspace_id>#<E.164>") hold the profiles with that address,
-keys only, for lookups by address.
+keys only, for lookups by address; ``by_wechat``, ``by_whatsapp`` and ``by_viber``
+(wechat_key, whatsapp_key, viber_key = "<workspace_id>#<address as stored>") the same for
+chat addresses, so inbound chat messages find their sender's profile.
 Every item carries ``kind`` (PynamoDB's discriminator): a query through one item class
 returns only items of that kind, so a tombstone is never read as a profile.
 """
@@ -61,6 +63,43 @@ class ByPhone(GlobalSecondaryIndex["ProfileItem"]):
     phone_key = UnicodeAttribute(hash_key=True)
 
 
+def chat_key(workspace_id: str, address: str) -> str:
+    """The hash key of the chat address indexes (WeChat openid, WhatsApp E.164, Viber id)."""
+    return f"{workspace_id}#{address}"
+
+
+class ByWechat(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_wechat"
+        projection = KeysOnlyProjection()
+
+    wechat_key = UnicodeAttribute(hash_key=True)
+
+
+class ByWhatsapp(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_whatsapp"
+        projection = KeysOnlyProjection()
+
+    whatsapp_key = UnicodeAttribute(hash_key=True)
+
+
+class ByViber(GlobalSecondaryIndex["ProfileItem"]):
+    class Meta:
+        index_name = "by_viber"
+        projection = KeysOnlyProjection()
+
+    viber_key = UnicodeAttribute(hash_key=True)
+
+
+# profile channel -> (its sparse index, the index's hash key attribute)
+CHAT_INDEXES: dict[str, tuple[str, str]] = {
+    "wechat_openid": ("by_wechat", "wechat_key"),
+    "whatsapp": ("by_whatsapp", "whatsapp_key"),
+    "viber": ("by_viber", "viber_key"),
+}
+
+
 class ProfilesTableItem(BaseModel):
     """Any item of the profiles table; ``kind`` says which."""
 
@@ -86,9 +125,15 @@ class ProfileItem(ProfilesTableItem, discriminator="profile"):
     version = NumberAttribute(default=1)
     email_key = UnicodeAttribute(null=True)  # set from email by the repository: by_email's hash key
     phone_key = UnicodeAttribute(null=True)  # set from phone: by_phone's hash key
+    wechat_key = UnicodeAttribute(null=True)  # set from wechat_openid: by_wechat's hash key
+    whatsapp_key = UnicodeAttribute(null=True)  # set from whatsapp: by_whatsapp's hash key
+    viber_key = UnicodeAttribute(null=True)  # set from viber: by_viber's hash key
     by_workspace = ByWorkspace()
     by_email = ByEmail()
     by_phone = ByPhone()
+    by_wechat = ByWechat()
+    by_whatsapp = ByWhatsapp()
+    by_viber = ByViber()
 
 
 class EventStatItem(ProfilesTableItem, discriminator="stat"):

@@ -25,7 +25,8 @@ from chalicelib import aws, dynamo
 from chalicelib.config import settings
 from chalicelib.models.base import plain
 from chalicelib.models.profiles import (
-    ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, email_key, phone_key, user_pk,
+    CHAT_INDEXES, ERASED_SK, PROFILE_SK, STAT_PREFIX, ErasureItem, EventStatItem, ProfileItem, chat_key, email_key,
+    phone_key, user_pk,
 )
 from chalicelib.profiles.schemas import CHANNELS
 
@@ -86,6 +87,9 @@ def profile_item(record: ProfileRecord) -> ProfileItem:
     email, phone = record.channels.get("email"), record.channels.get("phone")
     item.email_key = email_key(record.workspace_id, email) if email else None
     item.phone_key = phone_key(record.workspace_id, phone) if phone else None
+    for channel, (_, attribute) in CHAT_INDEXES.items():
+        address = record.channels.get(channel)
+        setattr(item, attribute, chat_key(record.workspace_id, address) if address else None)
     return item
 
 
@@ -126,6 +130,18 @@ def profiles_with_address(workspace_id: str, *, email: str | None = None, phone:
     users = [raw["pk"]["S"][len(workspace_id) + 1:] for raw in answer.get("Items", [])]
     found = read_profiles(workspace_id, users) if users else {}
     return [found[u] for u in sorted(found)]
+
+
+def users_with_chat_address(workspace_id: str, channel: str, address: str, limit: int = 2) -> list[str]:
+    """The user ids whose profile holds this chat address (``channel``: wechat_openid,
+    whatsapp or viber, the address as stored): one Query on the sparse keys-only index."""
+    index, name = CHAT_INDEXES[channel]
+    answer = aws.dynamodb().query(
+        TableName=settings.table("profiles"), IndexName=index, Limit=limit,
+        KeyConditionExpression="#k = :v", ExpressionAttributeNames={"#k": name},
+        ExpressionAttributeValues={":v": {"S": chat_key(workspace_id, address)}},
+    )
+    return sorted(raw["pk"]["S"][len(workspace_id) + 1:] for raw in answer.get("Items", []))
 
 
 def list_profiles(workspace_id: str, limit: int, start: dict[str, Any] | None) -> Page:

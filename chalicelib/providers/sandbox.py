@@ -74,12 +74,19 @@ class SandboxProvider(Provider):
             first = self._record(batch[accepted[0]], now)  # builds the client before threads share it
             with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
                 rest = list(pool.map(lambda i: self._record(batch[i], now), accepted[1:]))
-            for i, provider_id in zip(accepted, [first, *rest]):
+            recorded = [first, *rest]
+            for i, (provider_id, _, _) in zip(accepted, recorded):
                 results[i] = Result("accepted", provider_message_id=provider_id)
+            # The first planned receipts, posted by receipts.sandbox_poster when due: one due
+            # item for the batch's messages due at one time (not one each).
+            from chalicelib.receipts import sandbox_poster
+
+            sandbox_poster.mark_due_many([(pk, due) for _, pk, due in recorded if due is not None], now)
         return [r for r in results if r is not None]
 
-    def _record(self, message: Outgoing, now: datetime) -> str:
-        """Store the message once per idempotency key; the first call's id, always."""
+    def _record(self, message: Outgoing, now: datetime) -> tuple[str, str, str | None]:
+        """Store the message once per idempotency key: the first call's id, always, the
+        outbox item's key and when its first planned receipt is due (None: none)."""
         retention = int(self.config.settings.get("retention_days", 7))
         answer = aws.dynamodb().update_item(
             TableName=app_settings.table("messages"),
@@ -105,8 +112,5 @@ class SandboxProvider(Provider):
         )
         stored = answer["Attributes"]
         planned = stored.get("receipts", {}).get("L", [])
-        if planned:  # the first planned receipt, posted by receipts.sandbox_poster when due
-            from chalicelib.receipts import sandbox_poster
-
-            sandbox_poster.mark_due(stored["pk"]["S"], planned[0]["M"]["at"]["S"], now)
-        return str(stored["provider_message_id"]["S"])
+        due = str(planned[0]["M"]["at"]["S"]) if planned else None
+        return str(stored["provider_message_id"]["S"]), str(stored["pk"]["S"]), due

@@ -11,6 +11,11 @@ and decided again). Redelivering a batch finds everything already applied and wr
 A receipt whose message is not found yet (it can arrive before the sender's outcome write)
 is put back on the queue with a growing delay, ``MAX_ATTEMPTS`` times, then dropped with a
 log line.
+
+Receipts addressed by message key (``apply_keyed``: clicks on per-recipient short links)
+skip the lookup by provider id; one whose message is not recorded as sent yet (still
+claimed: the click came between the provider call and the outcome write) is put back the
+same way, so the sender's outcome write is never beaten to the record.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.receipts import apply as rules
 from chalicelib.receipts import queue
 from chalicelib.receipts import repo
-from chalicelib.receipts.queue import QueuedReceipt, ReceiptsMessage
+from chalicelib.receipts.queue import KeyedReceipt, MessageReceipts, QueuedReceipt, ReceiptsMessage
+from chalicelib.sending.messages import FINAL
 from chalicelib.sending import repo_fatigue
 
 MAX_ATTEMPTS = 5          # puts back of an unmatched receipt: 30 s, 1, 2, 4, 8 min
@@ -62,7 +68,34 @@ def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[Queued
         if r.provider_message_id in keys:
             per_message[keys[r.provider_message_id]].append(
                 rules.Incoming(r.status, r.at, r.reason, r.address, r.url))
-    current = repo.read(list(per_message))
+    _write_changes(per_message, repo.read(list(per_message)), now, done)
+
+
+def apply_keyed(messages: Sequence[MessageReceipts], now: datetime, done: Applied | None = None) -> Applied:
+    """Apply receipts addressed by message key (see the module's docstring)."""
+    done = done or Applied()
+    by_workspace: dict[str, list[tuple[KeyedReceipt, int]]] = defaultdict(list)
+    for message in messages:
+        for receipt in message.receipts:
+            if receipt.pk_sk[0].startswith(message.workspace_id + "#"):
+                by_workspace[message.workspace_id].append((receipt, message.attempt))
+            else:
+                done.counts["foreign_key"] += 1
+    for workspace_id, receipts in by_workspace.items():
+        per_message: dict[tuple[str, str], list[rules.Incoming]] = defaultdict(list)
+        for r, _ in receipts:
+            per_message[r.pk_sk].append(rules.Incoming(r.status, r.at, url=r.url))
+        current = repo.read(list(per_message))
+        unsent = {key for key, stored in current.items() if stored.status not in FINAL}
+        later = [(r, attempt) for r, attempt in receipts if r.pk_sk in unsent]
+        _put_back_keyed(workspace_id, later, done)
+        _write_changes({k: v for k, v in per_message.items() if k not in unsent}, current, now, done)
+    return done
+
+
+def _write_changes(per_message: dict[tuple[str, str], list[rules.Incoming]],
+                   current: dict[tuple[str, str], rules.Stored], now: datetime, done: Applied) -> None:
+    """Fold each message's receipts into one change and write them with their counters."""
     pending = list(per_message)
     for attempt in range(WRITE_TRIES):
         updates: list[tuple[tuple[str, str], rules.Change]] = []
@@ -89,6 +122,23 @@ def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[Queued
         dynamo.backoff(attempt)
         current.update(repo.read(pending))  # changed by another writer meanwhile: decide again
     raise RuntimeError(f"{len(pending)} message(s) kept changing while receipts were applied")
+
+
+def _put_back_keyed(workspace_id: str, unsent: list[tuple[KeyedReceipt, int]], done: Applied) -> None:
+    by_attempt: dict[int, list[KeyedReceipt]] = defaultdict(list)
+    for receipt, attempt in unsent:
+        if attempt + 1 >= MAX_ATTEMPTS:
+            logs.logger.warning("receipt dropped: the message was never recorded as sent",
+                                extra={"workspace_id": workspace_id, "message": receipt.message_key,
+                                       "status": receipt.status, "attempts": attempt + 1})
+            done.counts["dropped_unsent"] += 1
+        else:
+            by_attempt[attempt + 1].append(receipt)
+    for attempt, receipts in by_attempt.items():
+        queue.enqueue([MessageReceipts(workspace_id=workspace_id, receipts=receipts[i:i + queue.MAX_PER_MESSAGE],
+                                       attempt=attempt) for i in range(0, len(receipts), queue.MAX_PER_MESSAGE)],
+                      delay_seconds=retry_delay(attempt - 1))
+        done.counts["put_back"] += len(receipts)
 
 
 def _put_back(workspace_id: str, provider: str, unmatched: list[tuple[QueuedReceipt, int]], done: Applied) -> None:

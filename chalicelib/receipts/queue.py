@@ -1,13 +1,16 @@
 """Messages on the receipts queue: a discriminated union on ``type``, and putting them there.
 
 ``receipts``: what a provider reported about messages it accepted, for one provider
-account; ``attempt`` counts how often receipts whose message was not found yet were put
+account, each naming the message by the provider's message id; ``message_receipts``:
+receipts we observed ourselves (a click on a per-recipient short link), each naming the
+message by its key, so no provider id is needed; ``attempt`` counts how often receipts whose message was not found yet were put
 back (a receipt can arrive before the sender's outcome write). ``inbound``: chat messages
 users sent to a provider account.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -42,6 +45,27 @@ class ReceiptsMessage(BaseModel):
     attempt: int = 0
 
 
+class KeyedReceipt(BaseModel):
+    """A receipt addressed by message key (``str(MessageKey)``, "<pk>|<sk>")."""
+
+    message_key: str = Field(min_length=3, pattern=r"^[^|]+\|.+$")
+    status: ReceiptStatus
+    at: str
+    url: str | None = None
+
+    @property
+    def pk_sk(self) -> tuple[str, str]:
+        pk, sk = self.message_key.split("|", 1)
+        return pk, sk
+
+
+class MessageReceipts(BaseModel):
+    type: Literal["message_receipts"] = "message_receipts"
+    workspace_id: str
+    receipts: list[KeyedReceipt] = Field(min_length=1, max_length=MAX_PER_MESSAGE)
+    attempt: int = 0
+
+
 class QueuedInbound(BaseModel):
     channel: str
     address: str
@@ -63,8 +87,9 @@ class InboundMessages(BaseModel):
     messages: list[QueuedInbound] = Field(min_length=1, max_length=MAX_PER_MESSAGE)
 
 
-ReceiptsQueueMessage = Annotated[Union[ReceiptsMessage, InboundMessages], Field(discriminator="type")]
-RECEIPTS_MESSAGE: TypeAdapter[ReceiptsMessage | InboundMessages] = TypeAdapter(ReceiptsQueueMessage)
+QueueMessage = Union[ReceiptsMessage, MessageReceipts, InboundMessages]
+ReceiptsQueueMessage = Annotated[QueueMessage, Field(discriminator="type")]
+RECEIPTS_MESSAGE: TypeAdapter[QueueMessage] = TypeAdapter(ReceiptsQueueMessage)
 
 
 def messages_for(workspace_id: str, provider: str, receipts: list[Receipt],
@@ -80,7 +105,7 @@ def messages_for(workspace_id: str, provider: str, receipts: list[Receipt],
     return out
 
 
-def enqueue(messages: list[ReceiptsMessage | InboundMessages], delay_seconds: int = 0) -> None:
+def enqueue(messages: Sequence[QueueMessage], delay_seconds: int = 0) -> None:
     """SendMessageBatch, 10 a call; raises when SQS refuses any (the caller answers 5xx and
     the provider retries)."""
     url = aws.queue_url(settings.queue("receipts"))

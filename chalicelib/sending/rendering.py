@@ -1,8 +1,9 @@
 """Rendering before the claim: a send that names a template is rendered for each
 recipient from the stored template and profile, right before the provider call.
 
-Per batch: one GetItem per template named and one BatchGetItem of the recipients'
-profiles; the rest is ``templates.render`` (pure). A template that is not approved, gone,
+Per batch: one GetItem per template named; the recipients' profiles are the ones the
+sender read for the batch (``sender.Batch``: one BatchGetItem shared with the address
+lookup), or one BatchGetItem here when called alone; the rest is ``templates.render`` (pure). A template that is not approved, gone,
 or that fails for a recipient (a missing value, a limit) fails that message with the
 reason: nothing unapproved is ever sent, and one recipient's missing value never stops
 the others. A send without a template carries its rendered content itself.
@@ -27,7 +28,7 @@ from chalicelib import clock
 from chalicelib.links import service as links
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.profiles.schemas import CHANNELS
-from chalicelib.sending import repo_templates, signature_service, templates
+from chalicelib.sending import repo_templates, signature_service, templates, unsubscribe
 from chalicelib.sending.messages import MessageKey
 
 if TYPE_CHECKING:
@@ -42,8 +43,12 @@ class Failed:
 Rendered = dict[str, Any]
 
 
-def render_jobs(jobs: Sequence["Job"], now: datetime | None = None) -> Mapping[MessageKey, Rendered | Failed]:
-    """The content to send for each job (by message key), or why it cannot be sent."""
+def render_jobs(jobs: Sequence["Job"], now: datetime | None = None, *,
+                profiles: Mapping[tuple[str, str], profiles_repo.ProfileRecord] | None = None,
+                ) -> Mapping[MessageKey, Rendered | Failed]:
+    """The content to send for each job (by message key), or why it cannot be sent.
+    ``profiles`` (by workspace and user id): the profiles the sender already read for the
+    batch (absent: no profile); without it, they are read here."""
     now = now or clock.now()
     out: dict[MessageKey, Rendered | Failed] = {}
     made: dict[MessageKey, links.RecipientLinks] = {}
@@ -64,13 +69,40 @@ def render_jobs(jobs: Sequence["Job"], now: datetime | None = None) -> Mapping[M
             out.update({job.key: Failed(f"template {template_id} is for {template.spec.channel}, "
                                         f"not {mine[0].message.channel}") for job in mine})
             continue
-        found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
+        if profiles is None:
+            found = profiles_repo.read_profiles(workspace_id, sorted({job.recipient.user_id for job in mine}))
+        else:
+            found = {job.recipient.user_id: profiles[(workspace_id, job.recipient.user_id)] for job in mine
+                     if (workspace_id, job.recipient.user_id) in profiles}
         for job in mine:
             made[job.key] = _links_of(job, now)
             out[job.key] = _render_one(template, found.get(job.recipient.user_id), job, made[job.key])
     _check_signatures(jobs, out)
     _store_links(made, out)
+    _one_click_unsubscribe(jobs, out)
     return out
+
+
+def unsubscribe_url(job: "Job") -> str | None:
+    """The signed unsubscribe link of the message's address (None: no address)."""
+    if not job.recipient.to:
+        return None
+    m = job.message
+    return unsubscribe.link_for(unsubscribe.Subscription(m.workspace_id, m.channel, job.recipient.to,
+                                                         job.recipient.user_id))
+
+
+def _one_click_unsubscribe(jobs: Sequence["Job"], out: dict[MessageKey, Rendered | Failed]) -> None:
+    """RFC 8058: every non-transactional email carries ``List-Unsubscribe`` (its signed
+    link) and ``List-Unsubscribe-Post`` in ``content["headers"]``, which the email adapters
+    send as the message's headers."""
+    for job in jobs:
+        content = out.get(job.key)
+        if job.message.channel != "email" or job.message.transactional or not isinstance(content, dict):
+            continue
+        url = unsubscribe_url(job)
+        if url is not None:
+            content["headers"] = {**dict(content.get("headers") or {}), **unsubscribe.email_headers(url)}
 
 
 def _links_of(job: "Job", now: datetime) -> links.RecipientLinks:
@@ -129,7 +161,13 @@ def _render_one(template: templates.Template, profile: profiles_repo.ProfileReco
 
 
 def _message_ids(job: "Job") -> dict[str, str]:
+    """``message`` as templates see it: its ids, and ``unsubscribe_url`` (the signed link
+    that unsubscribes the message's address) when it has one."""
     m = job.message
     ids = {"template_id": m.template_id or "", "task_id": m.task_id, "journey_id": m.journey_id,
            "node_id": m.node_id}
-    return {k: v for k, v in ids.items() if v}
+    found = {k: v for k, v in ids.items() if v}
+    url = unsubscribe_url(job)
+    if url is not None:
+        found["unsubscribe_url"] = url
+    return found

@@ -31,7 +31,8 @@ from typing import Any, Protocol
 from chalicelib import clock, logs
 from chalicelib.providers import base as providers
 from chalicelib.sending import messages as rules
-from chalicelib.sending import rate_limit, rendering, repo_providers, repo_rate
+from chalicelib.profiles import repo as profiles_repo
+from chalicelib.sending import addresses, rate_limit, rendering, repo_providers, repo_rate
 from chalicelib.sending import repo_messages as repo
 from chalicelib.sending.messages import Decision, Defer, Drop, MessageKey, Send
 from chalicelib.sending.providers_config import ProviderRecord
@@ -96,12 +97,67 @@ def send_batch(jobs: Sequence[Job], now: datetime, *, steps: Sequence[Step] | No
     for job in jobs:
         by_key[job.key].append(job)  # the same message twice in one batch is one message
     records = repo.read(list(by_key))
+    profiles = _read_profiles(by_key, records)
+    unaddressed = _address(by_key, profiles)
     groups: dict[tuple[str, ...], list[MessageKey]] = defaultdict(list)
     for key, same in by_key.items():
         groups[_group_key(same[0])].append(key)
     for keys in groups.values():
-        _send_group(keys, by_key, records, now, report, STEPS if steps is None else steps)
+        _send_group(keys, by_key, records, now, report, STEPS if steps is None else steps,
+                    Batch(profiles, unaddressed))
     return report
+
+
+Profiles = dict[tuple[str, str], profiles_repo.ProfileRecord]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the sender read once for the whole batch: the profiles its messages need
+    (by workspace and user id; absent: no profile) and why some messages have no address."""
+
+    profiles: Profiles = field(default_factory=dict)
+    unaddressed: dict[MessageKey, str] = field(default_factory=dict)
+
+
+def _needs_profile(job: Job) -> bool:
+    return job.message.template_id is not None or (job.recipient.to is None
+                                                   and addresses.needs_address(job.message.channel))
+
+
+def _read_profiles(by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record]) -> Profiles:
+    """The profiles of the batch's undecided messages that need one (an address to find, or
+    a template to render): one BatchGetItem per workspace (per 100 users), shared by the
+    address lookup and rendering."""
+    users: dict[str, set[str]] = defaultdict(set)
+    for key, same in by_key.items():
+        record = records.get(key)
+        if (record is None or record.status not in rules.FINAL) and _needs_profile(same[0]):
+            users[key.workspace_id].add(same[0].recipient.user_id)
+    found: Profiles = {}
+    for workspace_id, wanted in users.items():
+        for user_id, profile in profiles_repo.read_profiles(workspace_id, sorted(wanted)).items():
+            found[(workspace_id, user_id)] = profile
+    return found
+
+
+def _address(by_key: dict[MessageKey, list[Job]], profiles: Profiles) -> dict[MessageKey, str]:
+    """Fill in the address of messages sent without one, from the profile for the channel;
+    returns the messages that have none, with the reason (they fail, unsent)."""
+    unaddressed: dict[MessageKey, str] = {}
+    for key, same in by_key.items():
+        job = same[0]
+        if job.recipient.to is not None or not addresses.needs_address(job.message.channel):
+            continue
+        profile = profiles.get((key.workspace_id, job.recipient.user_id))
+        found = addresses.resolve(job.message.channel, job.recipient.user_id,
+                                  profile.channels if profile is not None else None)
+        if isinstance(found, addresses.Unaddressed):
+            unaddressed[key] = found.reason
+        elif found is not None:
+            recipient = job.recipient.model_copy(update={"to": found})
+            by_key[key] = [Job(j.record_id, j.receive_count, j.message, recipient) for j in same]
+    return unaddressed
 
 
 def _with_providers(jobs: Sequence[Job], now: datetime, report: Report) -> list[Job]:
@@ -133,13 +189,14 @@ def _with_providers(jobs: Sequence[Job], now: datetime, report: Report) -> list[
         resolved = job.message.model_copy(update={"provider": ref.model_copy(update={
             "kind": account.kind, "settings": settings})})
         ready.append(Job(job.record_id, job.receive_count, resolved, job.recipient))
-    for write, done in zip(failed, repo.parallel(repo.drop, failed)):
+    for write, done in zip(failed, repo.drop_many(failed)):
         report.counts["no_provider" if done else "already_recorded"] += 1
     return ready
 
 
 def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
-                now: datetime, report: Report, steps: Sequence[Step]) -> None:
+                now: datetime, report: Report, steps: Sequence[Step], batch: Batch | None = None) -> None:
+    batch = batch or Batch()
     config = by_key[keys[0]][0].message.config()
     provider = providers.build(config)
     fresh: list[MessageKey] = []
@@ -160,6 +217,7 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
             fresh.append(key)
         else:  # Claim of a released message, or Resend after a crash: same key, same call
             claimable.append(key)
+    fresh, claimable = _fail_unaddressed(fresh, claimable, by_key, records, batch.unaddressed, now, report)
     for write, done in zip(give_up, repo.parallel(repo.give_up, give_up)):
         report.counts["outcome_unknown" if done else "lost_race"] += 1
         if not done:
@@ -167,19 +225,38 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
     admitted = _apply_steps(fresh, by_key, now, report, steps)
     holds = {key: counter for key, counter in admitted.items() if counter}
     claimable += list(admitted)
-    contents = _render(claimable, by_key, records, now, report, holds)
+    contents = _render(claimable, by_key, records, now, report, holds, batch.profiles)
     claimable = [k for k in claimable if k in contents]
     size = provider.batch_size
     for start in range(0, len(claimable), size):
         _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents, holds)
 
 
+def _fail_unaddressed(fresh: list[MessageKey], claimable: list[MessageKey], by_key: Mapping[MessageKey, list[Job]],
+                      records: Mapping[MessageKey, rules.Record], unaddressed: Mapping[MessageKey, str], now: datetime,
+                      report: Report) -> tuple[list[MessageKey], list[MessageKey]]:
+    """Fail, with the reason, the messages whose profile has no address for their channel
+    (before admission: nothing to check consent or suppression against, no fatigue place
+    taken); returns the others."""
+    if not unaddressed:
+        return fresh, claimable
+    drops = [repo.DropWrite(k, _meta(by_key[k][0]), "failed", unaddressed[k], now) for k in fresh if k in unaddressed]
+    give_ups = [repo.GiveUpWrite(k, records[k], unaddressed[k], now) for k in claimable if k in unaddressed]
+    writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
+    for write, done in zip(writes, [*repo.drop_many(drops), *repo.parallel(repo.give_up, give_ups)]):
+        report.counts["no_address" if done else "lost_race"] += 1
+        if not done:
+            report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
+    return [k for k in fresh if k not in unaddressed], [k for k in claimable if k not in unaddressed]
+
+
 def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], records: Mapping[MessageKey, rules.Record],
-            now: datetime, report: Report, holds: Mapping[MessageKey, str]) -> dict[MessageKey, dict[str, Any]]:
+            now: datetime, report: Report, holds: Mapping[MessageKey, str],
+            profiles: Profiles | None = None) -> dict[MessageKey, dict[str, Any]]:
     """Each message's content (rendered from its template right before the claim, so a
     retry or a resend renders it again); a message that cannot be rendered fails with the
     reason, recorded once, and is not sent."""
-    rendered = rendering.render_jobs([by_key[k][0] for k in keys], now)
+    rendered = rendering.render_jobs([by_key[k][0] for k in keys], now, profiles=profiles)
     contents: dict[MessageKey, dict[str, Any]] = {}
     drops: list[repo.DropWrite] = []
     give_ups: list[repo.GiveUpWrite] = []
@@ -195,7 +272,7 @@ def _render(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], reco
             contents[key] = outcome
     writes: list[repo.DropWrite | repo.GiveUpWrite] = [*drops, *give_ups]
     failed_now = []
-    for write, done in zip(writes, [*repo.parallel(repo.drop, drops), *repo.parallel(repo.give_up, give_ups)]):
+    for write, done in zip(writes, [*repo.drop_many(drops), *repo.parallel(repo.give_up, give_ups)]):
         report.counts["render_failed" if done else "lost_race"] += 1
         if not done:  # another delivery wrote the record meanwhile: look again shortly
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
@@ -226,7 +303,7 @@ def _apply_steps(fresh: list[MessageKey], by_key: Mapping[MessageKey, list[Job]]
                 holds[key] = decision.fatigue_counter
     drops = [repo.DropWrite(k, _meta(by_key[k][0]), d.status, d.reason, now)
              for k, d in decided.items() if isinstance(d, Drop)]
-    for write, done in zip(drops, repo.parallel(repo.drop, drops)):
+    for write, done in zip(drops, repo.drop_many(drops)):
         report.counts[write.status if done else "lost_race"] += 1
         if not done:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)

@@ -136,15 +136,19 @@ def list_page(workspace_id: str, query: TemplatesQuery) -> dict[str, Any]:
     return {"items": [to_api(t) for t in found], "next_cursor": pagination.encode(last)}
 
 
+PREVIEW_UNSUBSCRIBE_URL = "https://example.invalid/u/preview"
+
+
 def preview(workspace_id: str, template_id: str, request: PreviewRequest) -> Preview:
     """The template rendered for one stored profile (no short links are made: URLs show
-    as written), or the reasons it would fail for that profile."""
+    as written; ``message.unsubscribe_url`` is a placeholder that unsubscribes nobody), or
+    the reasons it would fail for that profile."""
     template = _current(workspace_id, template_id)
     profile = profiles.get(workspace_id, request.user_id)
     channels = {c: getattr(profile, c) for c in CHANNELS}
     recipient = templates.Recipient(
         profile=templates.profile_data(profile.user_id, profile.attributes, channels, profile.tags),
-        event=request.event, message={"template_id": template_id},
+        event=request.event, message={"template_id": template_id, "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL},
     )
     try:
         return Preview(rendered=templates.render(template.spec, recipient), errors=[])

@@ -118,7 +118,8 @@ def _describe(err: LiquidError) -> str:
 class Recipient:
     """What a template may read, as plain data. ``profile``: user_id, attributes, tags and
     the channel addresses it has; ``event``: the triggering event's properties, if any;
-    ``message``: ids (message, task, journey, node); ``values``: values of declared
+    ``message``: ids (message, task, journey, node) and ``unsubscribe_url`` (the signed link
+    that unsubscribes the message's address; the sender sets it); ``values``: values of declared
     top-level variables given by the task or journey."""
 
     profile: Mapping[str, Any]

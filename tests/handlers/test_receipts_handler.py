@@ -270,3 +270,44 @@ def test_the_senders_decisions_are_counted_per_task_and_campaign(api, app, works
     assert (first["targeted"], first["sent"], first["cost"]) == (2, 2, 0)
     assert (second["targeted"], second["sent"], second["dropped_fatigue"]) == (1, 0, 1)
     assert (campaign["targeted"], campaign["sent"], campaign["dropped_fatigue"]) == (3, 2, 1)
+
+
+def test_a_sandbox_batch_is_marked_due_with_one_item_and_every_message_gets_its_receipts(
+        api, app, workspace, drain, at, through_the_app):
+    from chalicelib.models.messages import SandboxDueItem
+
+    put_sandbox(api, workspace, receipt_delay_seconds=30, open_rate=1, click_rate=0)
+    send_through_the_sandbox(workspace.id, "u1", "u2", "u3")
+    drain()
+
+    due = [item for shard in range(4) for item in SandboxDueItem.query(f"sandbox_due#{shard}", consistent_read=True)
+           if any(workspace.id in pk for pk in item.outbox_pks or ())]
+    assert len(due) == 1 and len(due[0].outbox_pks) == 3  # one PutItem for the batch, not one per message
+
+    for seconds in (45, 75):  # delivered, then opened: each posted for the three, then due again as one item
+        at(seconds)
+        schedule(app)
+        drain()
+    assert [status_of(message_of(workspace.id, u)) for u in ("u1", "u2", "u3")] == ["opened"] * 3
+
+
+def test_more_due_receipts_than_one_request_takes_are_posted_in_several(api, app, workspace, drain, at,
+                                                                        through_the_app, monkeypatch):
+    from chalicelib.receipts import sandbox_poster
+
+    monkeypatch.setattr(sandbox_poster, "MAX_RECEIPTS", 2)  # the route takes 1000 a request
+    bodies: list[int] = []
+    real = sandbox_poster.transport
+    monkeypatch.setattr(sandbox_poster, "transport",
+                        lambda url, body, headers: (bodies.append(len(json.loads(body)["receipts"])),
+                                                    real(url, body, headers))[1])
+    put_sandbox(api, workspace, receipt_delay_seconds=30, open_rate=0)
+    send_through_the_sandbox(workspace.id, "u1", "u2", "u3")
+    drain()
+
+    at(45)
+    schedule(app)
+    drain()
+
+    assert sorted(bodies) == [1, 2]
+    assert [status_of(message_of(workspace.id, u)) for u in ("u1", "u2", "u3")] == ["delivered"] * 3

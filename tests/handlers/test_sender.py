@@ -552,3 +552,94 @@ def test_a_send_naming_no_such_account_or_one_for_another_channel_fails_with_the
 
     assert stored(workspace.id, "u1").status == "failed" and "no provider account nowhere" in stored(workspace.id, "u1").reason
     assert "sends email, not sms" in stored(workspace.id, "u1", "tsk_mail").reason
+
+
+# --- addresses from the profile, for sends that name a user only -----------------------------
+
+def _unaddressed(body: dict, channel: str = "sms") -> dict:
+    return {**body, "channel": channel, "recipients": [{"user_id": r["user_id"]} for r in body["recipients"]]}
+
+
+def _count_profile_reads(monkeypatch) -> list[list[str]]:
+    from chalicelib.profiles import repo as profiles_repo
+
+    calls: list[list[str]] = []
+    real = profiles_repo.read_profiles
+
+    def counted(workspace_id, users):
+        calls.append(list(users))
+        return real(workspace_id, users)
+
+    monkeypatch.setattr(profiles_repo, "read_profiles", counted)
+    return calls
+
+
+def test_a_send_without_an_address_goes_to_the_profiles_phone_and_one_without_a_phone_fails_with_the_reason(
+        app, api, workspace, at, monkeypatch):
+    key = workspace.admin_key
+    api.put("/v1/profiles/ann", {"attributes": {"first_name": "Ann"}, "phone": "+8613800000001"}, key=key)
+    api.put("/v1/profiles/bob", {"attributes": {"first_name": "Bob"}, "email": "bob@example.com"}, key=key)
+    tid = _template(api, key, approve=True)
+    reads = _count_profile_reads(monkeypatch)
+
+    invoke(app, record({**_unaddressed(send_body(workspace.id, "ann", "bob", "ghost")), "template_id": tid}))
+
+    [sent] = Spy.sends_of("ann")
+    assert sent.to == "+8613800000001" and sent.content["body"] == "Hi Ann, 10% off"
+    assert Spy.sends_of("bob") == [] and Spy.sends_of("ghost") == []
+    assert stored(workspace.id, "bob").status == "failed"
+    assert stored(workspace.id, "bob").reason == "no phone on the profile"
+    assert stored(workspace.id, "ghost").reason == "no profile ghost"
+    assert reads == [["ann", "bob", "ghost"]]  # one read, shared by the address lookup and rendering
+
+
+def test_an_email_without_an_address_goes_to_the_profiles_email(app, api, workspace, at):
+    api.put("/v1/profiles/ann", {"email": "ann@example.com"}, key=workspace.admin_key)
+
+    invoke(app, record(_unaddressed(send_body(workspace.id, "ann"), channel="email")))
+
+    [sent] = Spy.sends_of("ann")
+    assert sent.to == "ann@example.com" and stored(workspace.id, "ann").status == "sent"
+
+
+def test_the_address_found_on_the_profile_is_the_one_suppression_checks(app, api, workspace, at):
+    from chalicelib.sending import repo_fatigue
+
+    api.put("/v1/profiles/ann", {"phone": "+8613800000001"}, key=workspace.admin_key)
+    repo_fatigue.suppress(workspace.id, "sms", "+8613800000001", "manual", START)
+
+    invoke(app, record(_unaddressed(send_body(workspace.id, "ann"))))
+
+    assert Spy.sends_of("ann") == [] and stored(workspace.id, "ann").status == "dropped_suppressed"
+
+
+def test_a_redelivered_batch_of_recorded_messages_reads_no_profile(app, api, workspace, at, monkeypatch):
+    api.put("/v1/profiles/ann", {"phone": "+8613800000001"}, key=workspace.admin_key)
+    body = _unaddressed(send_body(workspace.id, "ann"))
+    invoke(app, record(body))
+    reads = _count_profile_reads(monkeypatch)
+
+    invoke(app, record(body))
+
+    assert reads == [] and len(Spy.sends_of("ann")) == 1
+
+
+def test_the_drops_of_a_batch_are_recorded_in_one_transaction_with_their_counters(app, ws, at, monkeypatch):
+    from chalicelib import dynamo
+    from chalicelib.counters import repo as counters
+    from chalicelib.sending import repo_fatigue
+
+    users = [f"u{i}" for i in range(5)]
+    for i in range(5):
+        repo_fatigue.suppress(ws, "sms", f"+8613800000{i:03d}", "manual", START)
+    transactions = []
+    real = dynamo.transaction
+    monkeypatch.setattr(dynamo, "transaction", lambda *a, **k: (transactions.append(1), real(*a, **k))[1])
+
+    invoke(app, record(send_body(ws, *users)))
+    invoke(app, record(send_body(ws, *users)))  # redelivered: recorded already, nothing written
+
+    assert Spy.calls == [] and len(transactions) == 1
+    assert {stored(ws, u).status for u in users} == {"dropped_suppressed"}
+    counted = counters.read(ws, "task#tsk_1")
+    assert (counted["dropped_suppressed"], counted["targeted"]) == (5, 5)
