@@ -261,7 +261,7 @@ def drop_many(writes: Sequence[DropWrite]) -> list[bool]:
             actions.append(MessageItem.counted.set(set(decided.counted)))
         updates.append(counters_repo.CountedUpdate(MessageItem(write.key.pk, write.key.sk), actions,
                                                    MessageItem.pk.does_not_exist(), write.key.workspace_id,
-                                                   tuple(owners), decided.deltas))
+                                                   tuple(owners), decided.deltas, write.now))
     return counters_repo.commit(updates)
 
 
