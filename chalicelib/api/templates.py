@@ -72,3 +72,9 @@ def reject_template(principal: Principal, template_id: str, body: service.Reject
 def preview_template(principal: Principal, template_id: str, body: service.PreviewRequest) -> service.Preview:
     """Render the template for a stored profile, or say why it fails for that profile."""
     return service.preview(workspace_of(principal), template_id, body)
+
+
+@endpoint(bp, "/v1/templates/{template_id}/sync-review", "POST", role=Role.admin, response=service.TemplateOut)
+def sync_template_review(principal: Principal, template_id: str) -> service.TemplateOut:
+    """Take the provider's own review verdict (Alibaba Cloud SMS TemplateCode and signature)."""
+    return service.sync_review(workspace_of(principal), template_id, clock.now())

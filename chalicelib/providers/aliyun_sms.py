@@ -247,7 +247,8 @@ def sync_review(provider: Provider, template: Any) -> Review:
     template_code = getattr(spec, "external_id", None)
     if not template_code:
         return Review("rejected", "the template has no external_id (its Alibaba Cloud TemplateCode)")
-    sign_name = getattr(spec, "sign_name", None) or provider.config.settings.get("sign_name")
+    sign_name = (getattr(spec, "sign_name", None) or getattr(spec, "signature", None)
+                 or provider.config.settings.get("sign_name"))
     credentials = provider.config.credentials()
     verdicts = [_query(provider, credentials, "QuerySmsTemplate", {"TemplateCode": str(template_code)},
                        "TemplateStatus", f"template {template_code}")]

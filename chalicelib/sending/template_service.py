@@ -17,7 +17,7 @@ from chalicelib.materials import service as materials
 from chalicelib.profiles import profiles
 from chalicelib.profiles.schemas import CHANNELS
 from chalicelib.schemas import PageQuery, Request, Response, StorableMap
-from chalicelib.sending import content, repo_templates, review, templates
+from chalicelib.sending import content, repo_providers, repo_templates, review, templates
 from chalicelib.sending.content import TemplateSpec
 from chalicelib.sending.templates import Template
 
@@ -158,3 +158,31 @@ def preview(workspace_id: str, template_id: str, request: PreviewRequest) -> Pre
 
 def parse_spec(data: Any) -> TemplateSpec:
     return content.parse(data)
+
+
+PROVIDER_REVIEWED = ("aliyun_sms", "aliyun_card_sms")  # kinds whose provider reviews templates itself
+
+
+def sync_review(workspace_id: str, template_id: str, now: datetime) -> TemplateOut:
+    """Ask the template's provider for its own review verdict (Alibaba Cloud reviews
+    TemplateCodes and signatures) and approve or reject a template pending review by it."""
+    from chalicelib.providers import aliyun_sms
+    from chalicelib.providers.base import ProviderConfig, build
+
+    template = _current(workspace_id, template_id)
+    name = template.spec.provider
+    if not name:
+        raise Invalid("provider", "the template names no provider; only a provider that reviews templates "
+                                  "(Alibaba Cloud SMS) can be asked")
+    account = repo_providers.get(workspace_id, name)
+    if account is None:
+        raise Invalid("provider", f"no provider account {name} in this workspace")
+    if account.kind not in PROVIDER_REVIEWED:
+        raise Conflict("not_provider_reviewed", f"{account.kind} providers do not review templates; review it here")
+    settings = {**account.settings, **({"endpoint": account.endpoint} if account.endpoint else {})}
+    provider = build(ProviderConfig(workspace_id, name, account.kind, account.channel, settings))
+    try:
+        review = aliyun_sms.sync_review(provider, template)
+    except aliyun_sms.ReviewUnavailable as error:
+        raise Unavailable(f"the provider could not be asked: {error}", retry_after=30) from None
+    return _change(workspace_id, template_id, lambda t: aliyun_sms.apply_provider_review(t, review, now))

@@ -283,3 +283,18 @@ def test_the_providers_verdict_approves_or_rejects_a_pending_template():
     assert aliyun_sms.apply_provider_review(pending, aliyun_sms.Review("approved"), now).status.value == "approved"
     rejected = aliyun_sms.apply_provider_review(pending, aliyun_sms.Review("rejected", "bad"), now)
     assert (rejected.status.value, rejected.reason) == ("rejected", "bad")
+
+
+def test_a_template_pending_review_takes_alibabas_verdict_through_the_api(api, workspace, httpserver):
+    key = workspace.admin_key
+    assert api.put("/v1/providers/ali", {"channel": "sms", "kind": "aliyun_sms", "settings": {"sign_name": "Shop"},
+                                         "credentials": {**CREDS, "callback_token": "t"},
+                                         "endpoint": httpserver.url_for("/")}, key=key).status == 200
+    made = api.post("/v1/templates", {"channel": "sms", "name": "otp", "body": "code", "provider": "ali",
+                                      "external_id": "SMS_1"}, key=key).json
+    httpserver.expect_request("/", method="POST").respond_with_handler(review_handler(2, 1, "变量属性不规范"))
+    rejected = api.post(f"/v1/templates/{made['id']}/sync-review", key=key)
+    assert rejected.status == 200 and rejected.json["status"] == "rejected" and "变量属性不规范" in rejected.json["reason"]
+    other = api.post("/v1/templates", {"channel": "sms", "name": "plain", "body": "hi"}, key=key).json
+    assert api.post(f"/v1/templates/{other['id']}/sync-review", key=key).status == 400
+    assert api.post(f"/v1/templates/{made['id']}/sync-review", key=workspace.key("operator")).status == 403
