@@ -28,19 +28,21 @@ Content: ``body`` is a text message; ``msgtype`` with ``media_id`` (image, voice
 ``thumb_media_id``) and ``wxcard`` (mass only: ``card_id``). ``Outgoing.to`` is the
 profile's ``wechat_openid``.
 
-Callbacks (plaintext mode): the GET server verification and every POST carry
-``signature`` = SHA1 of the sorted, concatenated [token, timestamp, nonce] (credential
-``token``, the "Token" of the server configuration). Safe (AES) mode is not supported:
-an encrypted callback is refused as malformed.
+Callbacks: the GET server verification and every POST carry ``signature`` = SHA1 of the
+sorted, concatenated [token, timestamp, nonce] (credential ``token``, the "Token" of the
+server configuration). Safe (AES) mode callbacks also carry ``msg_signature`` and are
+decrypted with the account's EncodingAESKey (credential ``encoding_aes_key``).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -377,13 +379,47 @@ def parse_callback(provider: Provider, callback: Callback) -> CallbackResult:
         if "echostr" not in query:
             raise CallbackMalformed("a WeChat server verification carries echostr")
         return CallbackResult(reply=(200, query["echostr"], "text/plain"))
-    if query.get("encrypt_type", "raw") not in ("", "raw"):
-        raise CallbackMalformed("encrypted (safe mode) WeChat callbacks are not supported; use plaintext mode")
     fields = parse_xml(callback.body)
-    if "Encrypt" in fields and "MsgType" not in fields:
-        raise CallbackMalformed("encrypted (safe mode) WeChat callbacks are not supported; use plaintext mode")
+    if query.get("encrypt_type", "raw") not in ("", "raw") or ("Encrypt" in fields and "MsgType" not in fields):
+        fields = parse_xml(decrypt_message(provider, token, query, fields.get("Encrypt", "")))
     result = parse_message(fields)
     return CallbackResult(receipts=result.receipts, inbound=result.inbound, reply=(200, "success", "text/plain"))
+
+
+def decrypt_message(provider: Provider, token: str, query: Mapping[str, str], encrypted: str) -> bytes:
+    """Safe mode ("消息加解密说明"): ``msg_signature`` is the SHA1 of the sorted token,
+    timestamp, nonce and Encrypt; the AES key is the base64 of EncodingAESKey + "=" (32
+    bytes), AES-256-CBC with the key's first 16 bytes as IV and PKCS#7 padding to 32 bytes;
+    the plaintext is 16 random bytes, the message length (4 bytes, big-endian), the message
+    and the AppID, which must be the account's."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if not encrypted:
+        raise CallbackMalformed("a safe-mode WeChat message carries Encrypt")
+    given = query.get("msg_signature", "")
+    expected = hashlib.sha1("".join(sorted([token, query.get("timestamp", ""), query.get("nonce", ""),
+                                            encrypted])).encode()).hexdigest()
+    if not given or not hmac.compare_digest(given.lower().encode(), expected.encode()):
+        raise CallbackRejected("the msg_signature does not match the account's Token")
+    aes_key = chat.callback_credential(provider, "encoding_aes_key")
+    try:
+        key = base64.b64decode(aes_key + "=", validate=True)
+        data = base64.b64decode(encrypted, validate=True)
+    except (binascii.Error, ValueError):
+        raise CallbackMalformed("Encrypt or the account's EncodingAESKey is not base64") from None
+    if len(key) != 32 or not data or len(data) % 16:
+        raise CallbackMalformed("Encrypt does not decrypt with the account's EncodingAESKey")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    plain = decryptor.update(data) + decryptor.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= 32 or len(plain) < 20 + pad:
+        raise CallbackRejected("Encrypt does not decrypt with the account's EncodingAESKey")
+    plain = plain[:-pad]
+    length = int.from_bytes(plain[16:20], "big")
+    message, app_id = plain[20:20 + length], plain[20 + length:]
+    if app_id.decode(errors="replace") != str(provider.config.settings.get("app_id", "")):
+        raise CallbackRejected("the message was encrypted for another AppID")
+    return message
 
 
 def parse_xml(body: bytes) -> dict[str, str]:
