@@ -1,0 +1,190 @@
+"""Each journey component's semantics through the real handlers on moto, with an injected
+clock: splits, judgments, waits in the workspace's and each user's time zone, pushes, the
+lifecycle routes, a scheduled start and end, and one user's path."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.journeys import repo as journeys_repo
+from chalicelib.journeys import runtime, semantics
+from chalicelib.providers import signing
+from tests.handlers.journey_support import START, Clock, audience, chain, publish, setup, stats
+
+VIP = [f"u{i:03d}" for i in range(10)]
+BEIJING = [f"u{i:03d}" for i in range(10, 20)]
+NEW_YORK = [f"u{i:03d}" for i in range(20, 30)]
+USERS = {
+    **{u: {"tags": ["vip"]} for u in VIP},
+    **{u: {"attributes": {"city": "Beijing", "renewal_date": "2026-12-05"}} for u in BEIJING},
+    **{u: {"attributes": {"timezone": "America/New_York"}} for u in NEW_YORK},
+}
+
+
+@pytest.fixture
+def env(api, workspace, drain, monkeypatch):
+    clock = Clock(monkeypatch)
+    key = workspace.admin_key
+    ids = setup(api, key, drain, USERS)
+    return clock, key, ids
+
+
+def test_ab_test_with_control_then_tag_and_audience_judgments(api, workspace, drain, env):
+    clock, key, ids = env
+    beijing = audience(api, key, drain, "beijing", [{"attribute": "city", "op": "eq", "value": "Beijing"}])
+    jid = publish(api, key, chain(
+        ("t", "trigger_audience", {"audience_id": ids["audience"]}),
+        ("ab", "ab_test", {"variants": [{"id": "v1", "percent": 50}, {"id": "v2", "percent": 30}],
+                           "control_percent": 20}),
+        ("tj", "tag_judgment", {"tags": ["vip"]}),
+        ("aj", "audience_judgment", {"audiences": [beijing, ids["audience"]]}),
+        ("e1", "end", {}), ("e2", "end", {}), ("e3", "end", {}), ("e4", "end", {}), ("e5", "end", {}),
+        ("ec", "end", {}),
+        edges=[("t", "ab", None), ("ab", "tj", "v1"), ("ab", "aj", "v2"), ("ab", "ec", "control"),
+               ("tj", "e1", "yes"), ("tj", "e2", "no"), ("aj", "e3", beijing), ("aj", "e4", ids["audience"]),
+               ("aj", "e5", "other")]))
+    drain()
+
+    def variant(user: str) -> str:
+        place = semantics.bucket(jid, "ab", user)
+        return "v1" if place < 5000 else "v2" if place < 8000 else "control"
+    by_variant = {v: [u for u in USERS if variant(u) == v] for v in ("v1", "v2", "control")}
+    counted = stats(api, key, jid)
+    assert counted["ab"]["passed"] == {v: len(us) for v, us in by_variant.items() if us}
+    assert counted["ec"]["ended"] == len(by_variant["control"])
+    assert counted["tj"]["passed"].get("yes", 0) == len([u for u in by_variant["v1"] if u in VIP])
+    assert counted["tj"]["passed"].get("no", 0) == len([u for u in by_variant["v1"] if u not in VIP])
+    # the first matching audience wins: Beijing users never reach the "all" branch
+    assert counted["aj"]["passed"].get(beijing, 0) == len([u for u in by_variant["v2"] if u in BEIJING])
+    assert counted["aj"]["passed"].get(ids["audience"], 0) == len([u for u in by_variant["v2"] if u not in BEIJING])
+    assert "other" not in counted["aj"]["passed"]
+
+
+def test_a_wait_until_noon_in_each_users_time_zone_splits_the_cohort_by_due_minute(api, workspace, drain, env):
+    clock, key, ids = env  # 01:00 UTC: 09:00 in Shanghai (the workspace), 20:00 the day before in New York
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}),
+                                  ("w", "wait", {"until_time": "12:00", "timezone": "user"}), ("e", "end", {})))
+    drain()
+    assert stats(api, key, jid)["w"]["waiting"] == 30
+    clock.advance(hours=3, minutes=1)  # 12:01 in Shanghai
+    clock.run_due()
+    drain()
+    counted = stats(api, key, jid)
+    assert counted["w"]["passed"] == {"next": 20} and counted["w"]["waiting"] == 10
+    clock.advance(hours=13)  # 12:01 in New York (EST, UTC-5)
+    clock.run_due()
+    drain()
+    assert stats(api, key, jid)["e"]["ended"] == 30
+
+
+def test_a_wait_until_a_date_in_a_profile_attribute_lets_users_without_it_through(api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}),
+                                  ("w", "wait", {"until_attribute": "renewal_date"}), ("e", "end", {})))
+    drain()
+    assert stats(api, key, jid)["w"]["waiting"] == len(BEIJING)
+    clock.advance(days=5)  # 2026-12-05T01:00Z is after 00:00 in Shanghai that day
+    clock.run_due()
+    drain()
+    assert stats(api, key, jid)["e"]["ended"] == 30
+
+
+def test_an_attribute_judgment_reads_the_trigger_events_properties_of_a_manual_entry(api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(
+        ("t", "trigger_manual", {}),
+        ("a", "attribute_judgment", {"conditions": [{"property": "amount", "op": "gte", "value": 100}]}),
+        ("y", "end", {}), ("n", "end", {}), edges=[("t", "a", None), ("a", "y", "yes"), ("a", "n", "no")]))
+    entered = runtime.enter(workspace.id, jid, ["u001", "u002", "u003"], "chat-1", clock.at,
+                            props={"u001": {"amount": 120}, "u002": {"amount": 80}})
+    assert entered == 3
+    runtime.enter(workspace.id, jid, ["u001", "u002", "u003"], "chat-1", clock.at)  # the same run again
+    drain()
+    assert stats(api, key, jid)["a"]["passed"] == {"yes": 1, "no": 2}
+
+
+def test_a_webhook_posts_the_cohorts_users_signed(api, workspace, drain, env, httpserver):
+    clock, key, ids = env
+    secret = "s3cret-s3cret-s3cret"
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}),
+                                  ("h", "webhook", {"url": httpserver.url_for("/hook"), "secret": secret}),
+                                  ("e", "end", {})))
+    drain()
+    (request, _), = httpserver.log
+    body = json.loads(request.data)
+    assert sorted(u["user_id"] for u in body["users"]) == sorted(USERS) and body["node_id"] == "h"
+    assert signing.verify(secret, request.headers["X-Signature-Timestamp"], request.data,
+                          request.headers["X-Signature"], now=clock.at)
+    assert stats(api, key, jid)["e"]["ended"] == 30
+
+
+def test_pause_holds_users_resume_continues_them_and_stop_ends_every_enrollment(api, workspace, drain, env):
+    clock, key, ids = env
+    graph = chain(("t", "trigger_audience", {"audience_id": ids["audience"]}), ("w", "wait", {"duration": "P1D"}),
+                  ("e", "end", {}))
+    jid = publish(api, key, graph)
+    live = journeys_repo.live_count(workspace.id)
+    drain()
+    assert api.post(f"/v1/journeys/{jid}/resume", key=key).json["code"] == "invalid_state"
+    paused = api.post(f"/v1/journeys/{jid}/pause", key=key)
+    assert paused.status == 200 and paused.json["status"] == "paused"
+    assert api.post(f"/v1/journeys/{jid}/pause", key=key).status == 409
+    clock.advance(days=1, minutes=1)
+    clock.run_due()
+    drain()
+    assert stats(api, key, jid)["e"]["entered"] == 0 and stats(api, key, jid)["w"]["waiting"] == 30  # held
+    resumed = api.post(f"/v1/journeys/{jid}/resume", key=key)
+    assert resumed.status == 200 and resumed.json["status"] == "running"
+    drain()
+    assert stats(api, key, jid)["e"]["ended"] == 30
+
+    other = publish(api, key, graph)
+    drain()
+    stopped = api.post(f"/v1/journeys/{other}/stop", key=key)
+    assert stopped.status == 200 and stopped.json["status"] == "ended"
+    assert journeys_repo.live_count(workspace.id) == live  # the second journey's slot is back
+    again = api.post(f"/v1/journeys/{other}/stop", key=key)
+    assert again.status == 409 and again.json["code"] == "invalid_state"
+    clock.advance(days=1, minutes=1)
+    clock.run_due()
+    drain()
+    counted = stats(api, key, other)
+    assert counted["w"]["exited"] == 30 and counted["w"]["waiting"] == 0 and counted["e"]["entered"] == 0
+
+
+def test_a_scheduled_journey_starts_at_start_at_and_ends_at_end_at(api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}), ("e", "end", {})),
+                  start_at="2026-11-30T02:00:00Z", end_at="2026-12-01T00:00:00Z")
+    assert api.get(f"/v1/journeys/{jid}", key=key).json["status"] == "scheduled"
+    drain()
+    assert stats(api, key, jid)["t"]["entered"] == 0
+    clock.advance(hours=1, minutes=1)
+    clock.run_due()
+    drain()
+    assert api.get(f"/v1/journeys/{jid}", key=key).json["status"] == "running"
+    assert stats(api, key, jid)["e"]["ended"] == 30
+    clock.advance(days=1)
+    clock.run_due()
+    assert api.get(f"/v1/journeys/{jid}", key=key).json["status"] == "ended"
+
+
+def test_a_users_path_names_each_node_the_time_and_the_branch_taken(api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(
+        ("t", "trigger_audience", {"audience_id": ids["audience"]}), ("tj", "tag_judgment", {"tags": ["vip"]}),
+        ("sms", "sms", {"provider": "sms1", "template_id": ids["template"]}), ("y", "end", {}), ("n", "end", {}),
+        edges=[("t", "tj", None), ("tj", "sms", "yes"), ("tj", "n", "no"), ("sms", "y", None)]))
+    drain()
+    path = api.get(f"/v1/journeys/{jid}/users/u001", key=key)
+    assert path.status == 200, path.json
+    (entry,) = path.json["entries"]
+    assert [(s["node_id"], s.get("branch")) for s in entry["steps"]] == [
+        ("t", None), ("tj", "yes"), ("sms", None), ("y", None)]
+    assert entry["steps"][0]["at"] == "2026-11-30T01:00:00.000Z"
+    assert [m["node_id"] for m in entry["messages"]] == ["sms"] and entry["messages"][0]["status"] != "queued"
+    other = api.get(f"/v1/journeys/{jid}/users/u015", key=key).json["entries"][0]["steps"]
+    assert [(s["node_id"], s.get("branch")) for s in other] == [("t", None), ("tj", "no"), ("n", None)]
+    assert api.get(f"/v1/journeys/{jid}/users/nobody", key=key).json["entries"] == []
