@@ -206,6 +206,9 @@ def _facts(node: Node, cohort: Cohort, released: bool) -> semantics.Facts:
 
 
 def _sends(node: Node, cohort: Cohort, users: list[str], settings_: dict[str, Any], now: datetime) -> None:
+    """Touches and Kafka pushes go through the send pipeline: messages of up to 100
+    recipients whose keys (journey, node, entry, user) the sender claims once each."""
+    kafka = node.type == "kafka"
     by_entry: dict[str, list[str]] = defaultdict(list)
     for user in users:
         by_entry[cohort.entry_of(user)].append(user)
@@ -216,11 +219,15 @@ def _sends(node: Node, cohort: Cohort, users: list[str], settings_: dict[str, An
     messages = []
     for i, (entry, group) in enumerate(batches):
         delay = delays[i] if i < len(delays) else 0
+        recipients = [sends_queue.Recipient(user_id=u, content={
+            "topic": node.config.get("topic"), "journey_id": cohort.journey_id, "node_id": node.id, "user_id": u,
+            "entry_id": entry, "entered_at": cohort.entered_at_of(u), "properties": cohort.props_of(u)}) if kafka
+            else sends_queue.Recipient(user_id=u) for u in group]
         messages.append(sends_queue.SendMessage(
-            workspace_id=cohort.workspace_id, channel=node.type,
+            workspace_id=cohort.workspace_id, channel="webhook" if kafka else node.type,
             provider=sends_queue.ProviderRef(name=str(node.config.get("provider"))),
-            template_id=node.config.get("template_id"), journey_id=cohort.journey_id, node_id=node.id,
-            entry_id=entry, recipients=[sends_queue.Recipient(user_id=u) for u in group],
+            template_id=None if kafka else node.config.get("template_id"), journey_id=cohort.journey_id,
+            node_id=node.id, entry_id=entry, recipients=recipients,
             not_before=now + timedelta(seconds=delay) if delay else None,
             campaign_id=(settings_.get("campaign_ids") or [None])[0],
         ))

@@ -182,6 +182,8 @@ def plan(node: Node, cohort: Cohort, facts: Facts, now: datetime, *, released: b
         return Plan(moves=moves)
     if t in graph.TOUCHES:
         return Plan(moves={None: list(users)}, sends=list(users))
+    if t == "kafka":  # one record per user, through the send pipeline (deduplicated per user and entry)
+        return Plan(moves={None: list(users)}, sends=list(users))
     if t in ACTIONS:
         return Plan(moves={None: list(users)}, action=t)
     if t == "ab_test":

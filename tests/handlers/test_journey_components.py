@@ -188,3 +188,29 @@ def test_a_users_path_names_each_node_the_time_and_the_branch_taken(api, workspa
     other = api.get(f"/v1/journeys/{jid}/users/u015", key=key).json["entries"][0]["steps"]
     assert [(s["node_id"], s.get("branch")) for s in other] == [("t", None), ("tj", "no"), ("n", None)]
     assert api.get(f"/v1/journeys/{jid}/users/nobody", key=key).json["entries"] == []
+
+
+def test_a_kafka_push_produces_one_record_per_user_once(api, app, workspace, drain, env, kafka_broker):
+    from kafka import KafkaConsumer
+
+    from tests.handlers.journey_support import drain_repeating
+
+    clock, key, ids = env
+    topic = f"journey-{workspace.id}"
+    put = api.put("/v1/providers/k1", {"channel": "webhook", "kind": "kafka",
+                                       "settings": {"bootstrap_servers": kafka_broker.bootstrap}}, key=key)
+    assert put.status == 200, put.json
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}),
+                                  ("k", "kafka", {"provider": "k1", "topic": topic}), ("e", "end", {})))
+    drain_repeating(app, times=2)
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, auto_offset_reset="earliest",
+                             group_id=None, consumer_timeout_ms=5_000)
+    try:
+        records = [json.loads(r.value) for r in consumer]
+    finally:
+        consumer.close()
+    assert sorted(r["user_id"] for r in records) == sorted(USERS)
+    assert {r["content"]["node_id"] for r in records} == {"k"} and records[0]["content"]["entry_id"] == "start"
+    counted = stats(api, key, jid)
+    assert counted["k"]["passed"] == {"next": 30} and counted["e"]["ended"] == 30
