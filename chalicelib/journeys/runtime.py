@@ -25,17 +25,17 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from chalicelib import aws, clock, logs
+from chalicelib import aws, clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
-from chalicelib.journeys import cohorts, graph, repo, runtime_repo, semantics
+from chalicelib.journeys import cohorts, entry_rules, graph, repo, runtime_repo, semantics
 from chalicelib.journeys.cohorts import Cohort
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
@@ -131,7 +131,7 @@ def enter_page(message: EnterMessage, now: datetime) -> int:
     sk, users = first
     cohort = _root(message.workspace_id, message.journey_id, message.version, message.run_id, sk, users,
                    trigger.id, message.entered_at)
-    runtime_repo.put_cohort(cohort, int(now.timestamp()))
+    admit_root(cohort, found[1] if found else {}, trigger, now)
     out: list[BaseModel] = [StepMessage(workspace_id=cohort.workspace_id, journey_id=cohort.journey_id,
                                         cohort_id=cohort.cohort_id)]
     if following is not None:
@@ -168,10 +168,43 @@ def enter(workspace_id: str, journey_id: str, users: Sequence[str] | str, run_id
     for page in pages:
         cohort = _root(workspace_id, journey_id, version, run_id, page[0], page, trigger.id, at,
                        {u: {"props": props[u]} for u in page if props and props.get(u)})
-        runtime_repo.put_cohort(cohort, int(now.timestamp()))
+        admit_root(cohort, found[1] if found else {}, trigger, now)
         roots.append(StepMessage(workspace_id=workspace_id, journey_id=journey_id, cohort_id=cohort.cohort_id))
     enqueue(roots)
     return sum(len(p) for p in pages)
+
+
+def admit_root(cohort: Cohort, version_settings: dict[str, Any], trigger: Node, now: datetime) -> str:
+    """Write a root cohort holding only the users the entry rules and caps let in, with the
+    entry outcomes counted once: "written", or "exists" when an earlier delivery wrote it."""
+    rules = version_settings.get("entry") or {}
+    markers_needed = entry_rules.needs_markers(version_settings, trigger.type, bool(trigger.config.get("schedule")))
+    run_id = cohort.run_id or cohort.entry_id
+    for attempt in range(6):
+        users = list(cohort.users)
+        markers = runtime_repo.read_markers(cohort.workspace_id, cohort.journey_id, users) if markers_needed else {}
+        admission = entry_rules.admit(version_settings, users, markers, run_id, now) if markers_needed \
+            else entry_rules.Admission(admitted=users)
+        caps = None
+        if rules.get("daily_cap") or rules.get("total_cap"):
+            day = now.strftime("%Y-%m-%d")
+            day_count, total_count = runtime_repo.read_entry_counts(cohort.workspace_id, cohort.journey_id, day)
+            room = entry_rules.room(version_settings, day_count, total_count)
+            if room is not None and room < len(admission.admitted):
+                admission.refused["refused_cap"] = admission.admitted[room:]
+                admission.admitted = admission.admitted[:room]
+            caps = (day, day_count, total_count)
+        if markers_needed:
+            runtime_repo.write_markers(cohort.workspace_id, cohort.journey_id, admission.admitted, markers, run_id,
+                                       clock.iso(now))
+        kept = set(admission.admitted)
+        root = replace(cohort, users=tuple(u for u in cohort.users if u in kept),
+                       per_user={u: v for u, v in cohort.per_user.items() if u in kept})
+        outcome = runtime_repo.enter_root(root, admission.counts(), caps, int(now.timestamp()))
+        if outcome != "raced":
+            return outcome
+        dynamo.backoff(attempt)
+    raise RuntimeError("the journey's entry caps kept changing; the page is retried")
 
 
 # --- stepping -------------------------------------------------------------------------------
@@ -361,6 +394,8 @@ def step(message: StepMessage, now: datetime) -> str:
     node = g.node(cohort.node_id)
     if node is not None:
         _act(node, cohort, plan, {**version_settings, **(record.settings if record else {})}, now)
+    if plan.ended and (version_settings.get("entry") or {}).get("reentry") == "once_at_a_time":
+        runtime_repo.clear_active(cohort.workspace_id, cohort.journey_id, plan.ended)
     dispatch_children(outcome.children, now)
     runtime_repo.finish_step(cohort, [c.cohort_id for c in outcome.children], outcome.result, clock.iso(now), epoch,
                              outcome.counts)

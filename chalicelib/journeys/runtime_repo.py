@@ -245,3 +245,99 @@ def held(workspace_id: str, journey_id: str) -> list[str]:
 def let_go(workspace_id: str, journey_id: str, cohort_ids: list[str]) -> None:
     pk = journey_pk(workspace_id, journey_id)
     dynamo.batch_delete(_table(), [dynamo.key(pk, f"parked#{c}") for c in cohort_ids])
+
+
+# --- entries: per-user markers (only where a user can come back) and the caps' counts -------
+
+def marker_pk(workspace_id: str, journey_id: str, user_id: str) -> str:
+    return f"{journey_pk(workspace_id, journey_id)}#u#{user_id}"
+
+
+def read_markers(workspace_id: str, journey_id: str, users: list[str]) -> dict[str, Any]:
+    """The users' entry markers (BatchGetItem, 100 a call), by user id."""
+    from chalicelib.journeys.entry_rules import Marker as EntryMarker
+
+    keys = [dynamo.key(marker_pk(workspace_id, journey_id, u), "entry") for u in users]
+    found = dynamo.batch_get({_table(): keys})[_table()] if keys else []
+    prefix = marker_pk(workspace_id, journey_id, "")
+    return {raw["pk"]["S"][len(prefix):]: EntryMarker(int(raw["entries"]["N"]), raw["last_at"]["S"],
+                                                      raw["last_run"]["S"], raw.get("active", {}).get("BOOL", False))
+            for raw in found}
+
+
+def write_markers(workspace_id: str, journey_id: str, users: list[str], previous: Mapping[str, Any], run_id: str,
+                  at: str) -> None:
+    """Record an entry of each user by run ``run_id`` (BatchWriteItem; writing the same run
+    again gives the same items)."""
+    items = []
+    for user in users:
+        before = previous.get(user)
+        entries = (before.entries if before and before.last_run == run_id else (before.entries if before else 0) + 1)
+        items.append({"pk": {"S": marker_pk(workspace_id, journey_id, user)}, "sk": {"S": "entry"},
+                      "kind": {"S": "journey_entry"}, "entries": {"N": str(entries)}, "last_at": {"S": at},
+                      "last_run": {"S": run_id}, "active": {"BOOL": True}})
+    if items:
+        dynamo.batch_put(_table(), items)
+
+
+def clear_active(workspace_id: str, journey_id: str, users: list[str]) -> None:
+    """The users' entries are over (once_at_a_time lets them in again): one update each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(user: str) -> None:
+        aws.dynamodb().update_item(TableName=_table(), Key=dynamo.key(marker_pk(workspace_id, journey_id, user), "entry"),
+                                   UpdateExpression="SET active = :f", ConditionExpression="attribute_exists(pk)",
+                                   ExpressionAttributeValues={":f": {"BOOL": False}})
+
+    def safe(user: str) -> None:
+        try:
+            one(user)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(safe, users))
+
+
+def read_entry_counts(workspace_id: str, journey_id: str, day: str) -> tuple[int, int]:
+    """(entries on ``day``, entries in all) for the caps: one BatchGetItem."""
+    pk = journey_pk(workspace_id, journey_id)
+    found = dynamo.batch_get({_table(): [dynamo.key(pk, f"entries#{day}"), dynamo.key(pk, "entries#total")]})[_table()]
+    counts = {raw["sk"]["S"]: int(raw.get("n", {}).get("N", "0")) for raw in found}
+    return counts.get(f"entries#{day}", 0), counts.get("entries#total", 0)
+
+
+def enter_root(cohort: Cohort, trigger_counts: Mapping[str, int], caps: tuple[str, int, int] | None,
+               now_epoch: int) -> str:
+    """Write a root cohort with its entry outcomes counted, and, under caps (day, day count
+    read, total count read), the entries taken from them, all in one transaction: the
+    cohort only if new, the caps only if unchanged since read. "written", "exists" (an
+    earlier delivery wrote it: nothing is counted again) or "raced" (the caps moved: read
+    and decide again)."""
+    items: list[dict[str, Any]] = [{"Put": {"TableName": _table(),
+                                            "Item": _cohort_item(cohort, now_epoch + RETENTION_SECONDS),
+                                            "ConditionExpression": "attribute_not_exists(pk)"}}]
+    pk = journey_pk(cohort.workspace_id, cohort.journey_id)
+    if caps is not None:
+        day, day_read, total_read = caps
+        for sk, read in ((f"entries#{day}", day_read), ("entries#total", total_read)):
+            items.append({"Update": {
+                "TableName": _table(), "Key": dynamo.key(pk, sk), "UpdateExpression": "SET kind = :k ADD n :add",
+                "ConditionExpression": "attribute_not_exists(n) OR n = :read" if read == 0 else "n = :read",
+                "ExpressionAttributeValues": {":k": {"S": "journey_entries"}, ":add": {"N": str(len(cohort.users))},
+                                              ":read": {"N": str(read)}}}})
+    kept = {f"entry:{k}": v for k, v in trigger_counts.items() if v}
+    if kept:
+        items.append(_counter_update(cohort.workspace_id, cohort.journey_id, cohort.node_id,
+                                     shard_of(cohort.cohort_id), kept))
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=items)
+        return "written"
+    except ClientError as error:
+        reasons = error.response.get("CancellationReasons") or []
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return "exists"
+        if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[1:]):
+            return "raced"
+        raise

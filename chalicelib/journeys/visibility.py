@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.counters import repo as counters_repo
 from chalicelib.errors import NotFound
-from chalicelib.journeys import cohorts, graph, repo, runtime, runtime_repo
+from chalicelib.journeys import cohorts, entry_rules, graph, repo, runtime, runtime_repo
 from chalicelib.sending import repo_messages
 from chalicelib.sending.messages import MessageKey
 
@@ -57,7 +57,7 @@ def stats(workspace_id: str, journey_id: str) -> dict[str, Any]:
     trigger = runtime.trigger_of(g)
     entries = counted.get(trigger.id, {}) if trigger else {}
     return {"journey_id": journey_id, "status": record.status, "version": record.published_version,
-            "entries": {"entered": entries.get("entered", 0), "exited": entries.get("exited", 0)},
+            "entries": {name: entries.get(f"entry:{name}", 0) for name in entry_rules.OUTCOMES},
             "nodes": nodes}
 
 
