@@ -214,3 +214,33 @@ def test_a_kafka_push_produces_one_record_per_user_once(api, app, workspace, dra
     assert {r["content"]["node_id"] for r in records} == {"k"} and records[0]["content"]["entry_id"] == "start"
     counted = stats(api, key, jid)
     assert counted["k"]["passed"] == {"next": 30} and counted["e"]["ended"] == 30
+
+
+def test_a_running_journey_holds_its_audience_until_it_is_stopped(api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}), ("e", "end", {})))
+    refused = api.delete(f"/v1/audiences/{ids['audience']}", key=key)
+    assert refused.status == 409 and jid in refused.json["detail"]
+    assert api.post(f"/v1/journeys/{jid}/stop", key=key).status == 200
+    assert api.delete(f"/v1/audiences/{ids['audience']}", key=key).status == 204
+
+
+def test_short_waits_go_back_on_the_steps_queue_with_a_delay_and_long_ones_to_the_due_work_index(monkeypatch):
+    from datetime import timedelta
+
+    from chalicelib.journeys import cohorts
+    from chalicelib.scheduling import dispatch
+    from tests.handlers.journey_support import START
+
+    queued, scheduled = [], []
+    monkeypatch.setattr(runtime, "enqueue", lambda messages, delays=None: queued.extend(zip(messages, delays)))
+    monkeypatch.setattr(dispatch, "schedule", lambda kind, ws, item, at, now: scheduled.append((kind, item, at)))
+
+    def parked(minutes: int) -> cohorts.Cohort:
+        due = (START + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return cohorts.Cohort("ws", "jny", 1, f"c{minutes}", "w", ("u1",), "start", "x", due_at=due)
+
+    runtime.dispatch_children([parked(5), parked(15), parked(16), parked(60 * 48)], START)
+
+    assert [(m.cohort_id, delay) for m, delay in queued] == [("c5", 300), ("c15", 900)]
+    assert [(kind, item) for kind, item, _ in scheduled] == [("journey_cohort", "jny.c16"), ("journey_cohort", "jny.c2880")]
