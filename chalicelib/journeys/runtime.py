@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
-from chalicelib.journeys import cohorts, entry_rules, graph, repo, runtime_repo, semantics
+from chalicelib.journeys import cohorts, entry_rules, generated, graph, repo, runtime_repo, semantics
 from chalicelib.journeys.cohorts import Cohort
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
@@ -308,6 +308,8 @@ def _act(node: Node, cohort: Cohort, plan: semantics.Plan, version_settings: dic
         _tags(node, cohort, movers, now)
     elif plan.action == "webhook":
         _webhook(node, cohort, movers, now)
+    elif plan.action == "generate_audience":
+        generated.collect(cohort, node.id, movers, now)
 
 
 def decide(cohort: Cohort, g: Graph, version_settings: dict[str, Any], now: datetime) -> tuple[semantics.Plan, Outcome]:

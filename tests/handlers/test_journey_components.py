@@ -244,3 +244,27 @@ def test_short_waits_go_back_on_the_steps_queue_with_a_delay_and_long_ones_to_th
 
     assert [(m.cohort_id, delay) for m, delay in queued] == [("c5", 300), ("c15", 900)]
     assert [(kind, item) for kind, item, _ in scheduled] == [("journey_cohort", "jny.c16"), ("journey_cohort", "jny.c2880")]
+
+
+def test_the_users_reaching_a_generate_audience_node_become_its_audience(api, workspace, drain, env):
+    from chalicelib.audiences import repo as audiences_repo
+    from chalicelib.journeys import generated
+
+    clock, key, ids = env
+    jid = publish(api, key, chain(
+        ("t", "trigger_audience", {"audience_id": ids["audience"]}),
+        ("split", "random_split", {"groups": [{"id": "a", "percent": 50}, {"id": "b", "percent": 50}]}),
+        ("g", "generate_audience", {"name": "reached"}), ("e", "end", {}), ("other", "end", {}),
+        edges=[("t", "split", None), ("split", "g", "a"), ("split", "other", "b"), ("g", "e", None)]))
+    drain()
+    clock.advance(minutes=2)
+    clock.run_due()
+    drain()
+
+    reached = [u for u in USERS if semantics.bucket(jid, "split", u) < 5000]
+    aud = generated.audience_id(jid, "g")
+    shown = api.get(f"/v1/audiences/{aud}", key=key)
+    assert shown.status == 200 and shown.json["status"] == "ready" and shown.json["name"] == "reached", shown.json
+    assert aud in [a["id"] for a in api.get("/v1/audiences?limit=100", key=key).json["items"]]
+    snapshot = audiences_repo.get_audience(workspace.id, aud).current_snapshot
+    assert audiences_repo.members_in(workspace.id, snapshot, list(USERS)) == set(reached)
