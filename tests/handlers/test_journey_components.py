@@ -115,8 +115,9 @@ def test_a_webhook_posts_the_cohorts_users_signed(api, workspace, drain, env, ht
     (request, _), = httpserver.log
     body = json.loads(request.data)
     assert sorted(u["user_id"] for u in body["users"]) == sorted(USERS) and body["node_id"] == "h"
-    assert signing.verify(secret, request.headers["X-Signature-Timestamp"], request.data,
-                          request.headers["X-Signature"], now=clock.at)
+    assert request.headers["Idempotency-Key"] == f"{body['cohort_id']}.h"
+    assert signing.verify(secret, request.headers["X-MA-Timestamp"], request.data,
+                          request.headers["X-MA-Signature"], now=clock.at)
     assert stats(api, key, jid)["e"]["ended"] == 30
 
 
@@ -268,3 +269,18 @@ def test_the_users_reaching_a_generate_audience_node_become_its_audience(api, wo
     assert aud in [a["id"] for a in api.get("/v1/audiences?limit=100", key=key).json["items"]]
     snapshot = audiences_repo.get_audience(workspace.id, aud).current_snapshot
     assert audiences_repo.members_in(workspace.id, snapshot, list(USERS)) == set(reached)
+
+
+def test_a_webhook_that_fails_is_posted_again_with_the_same_key_and_users_move_once(api, workspace, drain, env,
+                                                                                 httpserver):
+    clock, key, ids = env
+    httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data("busy", status=503)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    jid = publish(api, key, chain(("t", "trigger_audience", {"audience_id": ids["audience"]}),
+                                  ("h", "webhook", {"url": httpserver.url_for("/hook")}), ("e", "end", {})))
+    drain()
+    (first, first_answer), (second, second_answer) = httpserver.log
+    assert first_answer.status_code == 503 and second_answer.status_code == 200
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"] and first.data == second.data
+    counted = stats(api, key, jid)
+    assert counted["h"]["entered"] == 30 and counted["e"]["ended"] == 30
