@@ -380,6 +380,9 @@ def step(message: StepMessage, now: datetime) -> str:
     epoch = int(now.timestamp())
     if status == "paused":
         runtime_repo.hold(cohort.workspace_id, cohort.journey_id, cohort.cohort_id)
+        again = repo.get(cohort.workspace_id, cohort.journey_id)
+        if again is not None and again.status != "paused":  # resumed or stopped while holding: resume
+            enqueue([message])                               # read the held list before this hold
         return "held"
     if status != "running":
         counts = {"exited": len(cohort.users), **({"waiting": -len(cohort.users)} if cohort.parked() else {})}

@@ -114,3 +114,20 @@ def test_a_two_day_wait_parks_the_cohort_and_a_result_judgment_reads_the_sends(a
     assert counted["r"]["passed"] == {"yes": 30} and counted["yes"]["ended"] == 30
     statuses = message_status(workspace.id, jid, "sms", "start", list(USERS))
     assert len(statuses) == 30
+
+
+def test_a_cohort_held_just_as_the_journey_resumes_is_not_left_behind(api, workspace, drain, env, monkeypatch):
+    clock, key, ids = env
+    jid = publish(api, key, chain(("t", "trigger_manual", {}), ("e", "end", {})))
+    runtime.enter(workspace.id, jid, ["u001", "u002"], "m1", clock.at)
+    assert api.post(f"/v1/journeys/{jid}/pause", key=key).status == 200
+    hold = runtime_repo.hold
+
+    def resume_first(*args):  # resume reads the held list before this hold is written
+        assert api.post(f"/v1/journeys/{jid}/resume", key=key).status == 200
+        hold(*args)
+    monkeypatch.setattr(runtime_repo, "hold", resume_first)
+    drain()
+    monkeypatch.setattr(runtime_repo, "hold", hold)
+    drain()
+    assert stats(api, key, jid)["e"]["ended"] == 2
