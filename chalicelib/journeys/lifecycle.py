@@ -22,7 +22,7 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.audiences import usage
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.journeys import repo, runtime, runtime_repo
+from chalicelib.journeys import event_entry, repo, runtime, runtime_repo
 from chalicelib.models.journeys import LIMITS_SK, JourneyItem, LimitsItem, catalog, journey_pk, JOURNEY_SK
 from chalicelib.scheduling import dispatch
 from chalicelib.scheduling.repo import Due
@@ -80,6 +80,9 @@ def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) ->
 def start(record: repo.JourneyRecord, now: datetime) -> None:
     """Begin a running journey's entries (idempotent: run ids are fixed)."""
     trigger = _trigger(record)
+    if trigger is not None and trigger.type == "trigger_event" and record.published_version is not None:
+        event_entry.register(record.workspace_id, record.journey_id, record.published_version, trigger)
+        return
     if trigger is None or trigger.type != "trigger_audience":
         return
     audience_id = str(trigger.config.get("audience_id"))
@@ -149,6 +152,8 @@ def _end(record: repo.JourneyRecord, now: datetime) -> bool:
     if not _set_status(record, "ended", now, free_slot=True):
         return False
     trigger = _trigger(record)
+    if trigger is not None and trigger.type == "trigger_event":
+        event_entry.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_audience":
         usage.release(record.workspace_id, str(trigger.config.get("audience_id")), "journey", record.journey_id)
     _release_held(record)  # held cohorts step once more and exit

@@ -142,7 +142,8 @@ def enter_page(message: EnterMessage, now: datetime) -> int:
 
 
 def enter(workspace_id: str, journey_id: str, users: Sequence[str] | str, run_id: str, now: datetime,
-          *, version: int | None = None, props: dict[str, dict[str, Any]] | None = None) -> int:
+          *, version: int | None = None, props: dict[str, dict[str, Any]] | None = None,
+          entries: dict[str, str] | None = None) -> int:
     """Enter users into a running journey (a manual trigger; chat campaigns call this): a
     list of user ids, or an audience snapshot id (entered page by page). ``run_id`` names
     this entry: entering the same run again enters nobody twice. Returns the users entered
@@ -167,8 +168,13 @@ def enter(workspace_id: str, journey_id: str, users: Sequence[str] | str, run_id
                                                             "pages": "\n".join(p[0] for p in pages)})
     roots = []
     for page in pages:
-        cohort = _root(workspace_id, journey_id, version, run_id, page[0], page, trigger.id, at,
-                       {u: {"props": props[u]} for u in page if props and props.get(u)})
+        per_user: dict[str, dict[str, Any]] = {}
+        for u in page:
+            if props and props.get(u):
+                per_user.setdefault(u, {})["props"] = props[u]
+            if entries and entries.get(u):
+                per_user.setdefault(u, {})["entry"] = entries[u]
+        cohort = _root(workspace_id, journey_id, version, run_id, page[0], page, trigger.id, at, per_user)
         admit_root(cohort, found[1] if found else {}, trigger, now)
         roots.append(StepMessage(workspace_id=workspace_id, journey_id=journey_id, cohort_id=cohort.cohort_id))
     enqueue(roots)

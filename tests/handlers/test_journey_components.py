@@ -284,3 +284,28 @@ def test_a_webhook_that_fails_is_posted_again_with_the_same_key_and_users_move_o
     assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"] and first.data == second.data
     counted = stats(api, key, jid)
     assert counted["h"]["entered"] == 30 and counted["e"]["ended"] == 30
+
+
+def test_an_event_trigger_enters_the_users_whose_events_match_once_with_the_events_properties(api, workspace, drain,
+                                                                                              env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(
+        ("t", "trigger_event", {"event": "purchase", "where": [{"property": "amount", "op": "gte", "value": 100}]}),
+        ("a", "attribute_judgment", {"conditions": [{"property": "amount", "op": "gte", "value": 500}]}),
+        ("big", "end", {}), ("small", "end", {}), edges=[("t", "a", None), ("a", "big", "yes"), ("a", "small", "no")]))
+    events = [{"user_id": "u001", "name": "purchase", "event_id": "e1", "properties": {"amount": 600}},
+              {"user_id": "u002", "name": "purchase", "event_id": "e2", "properties": {"amount": 150}},
+              {"user_id": "u003", "name": "purchase", "event_id": "e3", "properties": {"amount": 50}},
+              {"user_id": "u004", "name": "view", "event_id": "e4", "properties": {"amount": 900}}]
+    for _ in range(2):  # a client retry of the same events enters nobody again
+        assert api.post("/v1/events", {"events": events}, key=key).status == 202
+        drain()
+
+    r = api.get(f"/v1/journeys/{jid}/stats", key=key).json
+    assert r["entries"]["entered"] == 2
+    counted = {n["node_id"]: n for n in r["nodes"]}
+    assert counted["a"]["passed"] == {"yes": 1, "no": 1} and counted["big"]["ended"] == 1
+    assert api.post(f"/v1/journeys/{jid}/stop", key=key).status == 200
+    assert api.post("/v1/events", {"events": [{**events[0], "event_id": "e9"}]}, key=key).status == 202
+    drain()
+    assert api.get(f"/v1/journeys/{jid}/stats", key=key).json["entries"]["entered"] == 2  # no listener once ended
