@@ -49,13 +49,17 @@ def unregister(workspace_id: str, journey_id: str) -> None:
                                Key={"pk": {"S": _pk(workspace_id)}, "sk": {"S": journey_id}})
 
 
-def listeners(workspace_id: str) -> list[dict[str, Any]]:
+def listeners(workspace_id: str, kind: str = "") -> list[dict[str, Any]]:
+    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#")."""
     import json
 
     answer = aws.dynamodb().query(TableName=settings.table("journeys"), KeyConditionExpression="pk = :pk",
                                   ExpressionAttributeValues={":pk": {"S": _pk(workspace_id)}})
+    items = [raw for raw in answer.get("Items", []) if raw["sk"]["S"].startswith("judge#") == (kind == "judge#")]
+    if kind == "judge#":
+        return [{"event": raw["event"]["S"]} for raw in items]
     return [{"journey_id": raw["sk"]["S"], "event": raw["event"]["S"], "version": int(raw["version"]["N"]),
-             "config": json.loads(raw["config"]["S"])} for raw in answer.get("Items", [])]
+             "config": json.loads(raw["config"]["S"])} for raw in items]
 
 
 def matches(config: dict[str, Any], event: QueuedEvent) -> bool:

@@ -22,7 +22,7 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.audiences import usage
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.journeys import event_entry, repo, runtime, runtime_repo
+from chalicelib.journeys import event_entry, repo, runtime, runtime_repo, waiters
 from chalicelib.models.journeys import LIMITS_SK, JourneyItem, LimitsItem, catalog, journey_pk, JOURNEY_SK
 from chalicelib.scheduling import dispatch
 from chalicelib.scheduling.repo import Due
@@ -63,9 +63,17 @@ def _trigger(record: repo.JourneyRecord) -> Any:
     return runtime.trigger_of(found[0]) if found else None
 
 
+def _judged_events(record: repo.JourneyRecord) -> set[str]:
+    found = runtime.version_graph(record.workspace_id, record.journey_id, record.published_version) \
+        if record.published_version else None
+    return {str(n.config.get("event")) for n in (found[0].nodes if found else ()) if n.type == "event_judgment"}
+
+
 def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) -> None:
-    """Called once a draft is published: start it now, or at start_at; schedule the end."""
+    """Called once a draft is published: start it now, or at start_at; schedule the end. A
+    new version of a live journey registers the events its judgments wait for."""
     if not went_live:
+        waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
         return
     end_at = record.settings.get("end_at")
     if end_at:
@@ -79,6 +87,7 @@ def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) ->
 
 def start(record: repo.JourneyRecord, now: datetime) -> None:
     """Begin a running journey's entries (idempotent: run ids are fixed)."""
+    waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
     trigger = _trigger(record)
     if trigger is not None and trigger.type == "trigger_event" and record.published_version is not None:
         event_entry.register(record.workspace_id, record.journey_id, record.published_version, trigger)
@@ -152,6 +161,7 @@ def _end(record: repo.JourneyRecord, now: datetime) -> bool:
     if not _set_status(record, "ended", now, free_slot=True):
         return False
     trigger = _trigger(record)
+    waiters.unregister_judgments(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_event":
         event_entry.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_audience":

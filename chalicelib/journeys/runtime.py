@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
-from chalicelib.journeys import cohorts, entry_rules, generated, graph, repo, runtime_repo, semantics
+from chalicelib.journeys import cohorts, entry_rules, generated, graph, repo, runtime_repo, semantics, waiters
 from chalicelib.journeys.cohorts import Cohort
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
@@ -237,6 +237,8 @@ def _facts(node: Node, cohort: Cohort, released: bool) -> semantics.Facts:
             snapshot = audience.current_snapshot if audience else None
             facts.members[str(audience_id)] = (audiences_repo.members_in(cohort.workspace_id, snapshot, users)
                                                if snapshot else set())
+    if "still_waiting" in wanted:
+        facts.still_waiting = waiters.claim_remaining(cohort)
     if "statuses" in wanted and cohort.touch:
         keys = {MessageKey(cohort.workspace_id, u, journey_id=cohort.journey_id, node_id=cohort.touch,
                            entry_id=cohort.entry_of(u)): u for u in users}
@@ -330,8 +332,8 @@ def decide(cohort: Cohort, g: Graph, version_settings: dict[str, Any], now: date
     released = cohort.parked()
     plan = semantics.plan(node, cohort, _facts(node, cohort, released), now, released=released)
     counts: dict[str, int] = defaultdict(int)
-    if released:
-        counts["waiting"] -= len(cohort.users)
+    if released:  # an event judgment's "yes" users left (and were counted) one by one
+        counts["waiting"] -= len(plan.moves.get("no", [])) if node.type == "event_judgment" else len(cohort.users)
     else:
         counts["entered"] += len(cohort.users)
     is_touch = node.type in graph.TOUCHES or node.type in ("webhook", "kafka")
@@ -407,6 +409,11 @@ def step(message: StepMessage, now: datetime) -> str:
     for child in outcome.children:
         runtime_repo.put_cohort(child, epoch)
     node = g.node(cohort.node_id)
+    if node is not None and plan.action == "await_event":
+        yes = g.edge_on(node.id, "yes")
+        for child in outcome.children:
+            if child.due_at is not None:
+                waiters.put_waiters(child, node.config, yes.target if yes else None)
     if node is not None:
         _act(node, cohort, plan, {**version_settings, **(record.settings if record else {})}, now)
     if plan.ended and (version_settings.get("entry") or {}).get("reentry") == "once_at_a_time":

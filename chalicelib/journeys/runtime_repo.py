@@ -147,12 +147,12 @@ def _counter_update(workspace_id: str, journey_id: str, node_id: str, shard: int
 
 
 def finish_step(cohort: Cohort, children: list[str], outcome: str, at: str, now_epoch: int,
-                counts: Mapping[str, Mapping[str, int]]) -> bool:
+                counts: Mapping[str, Mapping[str, int]], marker_sk: str = STEP_SK) -> bool:
     """Mark the cohort's step done and add its counts (per node: {counter: delta}), in one
     transaction conditioned on the marker not existing: False when another delivery of the
     same step finished first (its counts stand, these are not added)."""
     pk = cohort_pk(cohort.workspace_id, cohort.journey_id, cohort.cohort_id)
-    marker: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": STEP_SK}, "kind": {"S": "journey_step"},
+    marker: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": marker_sk}, "kind": {"S": "journey_step"},
                               "at": {"S": at}, "outcome": {"S": outcome},
                               "expires_at": {"N": str(now_epoch + RETENTION_SECONDS)}}
     if children:

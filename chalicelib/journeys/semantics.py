@@ -25,7 +25,7 @@ from chalicelib.journeys import expressions, graph
 from chalicelib.journeys.cohorts import Cohort
 from chalicelib.journeys.graph import Node
 
-HOLDING = ("wait", "result_judgment")
+HOLDING = ("wait", "result_judgment", "event_judgment")
 ACTIONS = ("tag", "generate_audience", "webhook", "kafka")
 USER_TIMEZONE_ATTRIBUTE = "timezone"
 
@@ -39,6 +39,7 @@ class Facts:
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, set[str]] = field(default_factory=dict)     # audience id -> users of the cohort in it
     statuses: dict[str, set[str]] = field(default_factory=dict)    # user -> statuses their message reached
+    still_waiting: set[str] = field(default_factory=set)            # event judgment: users the event did not take
 
 
 @dataclass
@@ -67,6 +68,8 @@ def needs(node: Node, released: bool) -> set[str]:
         return {"members"}
     if t == "result_judgment" and released:
         return {"statuses"}
+    if t == "event_judgment" and released:
+        return {"still_waiting"}
     if t == "wait" and not released and (config.get("timezone") == "user" or config.get("until_attribute")):
         return {"attributes"}
     return set()
@@ -221,7 +224,15 @@ def plan(node: Node, cohort: Cohort, facts: Facts, now: datetime, *, released: b
         return Plan(moves=moves)
     # triggers (and event judgments, not run yet: they let users through on "no")
     if t == "event_judgment":
-        return Plan(moves={"no": list(users)})
+        # arrival: everyone waits until the window ends, each with a waiting item the events
+        # handler finds them by ("yes" the moment the event comes); release: whoever is still
+        # waiting did not do it
+        if not released:
+            within = expressions.parse_duration(config.get("within")) or timedelta(0)
+            waiting = _park(cohort, node, facts, now, lambda _user: now + within)
+            waiting.action = "await_event"
+            return waiting
+        return Plan(moves={"no": [u for u in users if u in facts.still_waiting]})
     return Plan(moves={None: list(users)})
 
 

@@ -309,3 +309,34 @@ def test_an_event_trigger_enters_the_users_whose_events_match_once_with_the_even
     assert api.post("/v1/events", {"events": [{**events[0], "event_id": "e9"}]}, key=key).status == 202
     drain()
     assert api.get(f"/v1/journeys/{jid}/stats", key=key).json["entries"]["entered"] == 2  # no listener once ended
+
+
+def test_an_event_judgment_moves_a_user_on_as_soon_as_the_event_comes_and_the_rest_at_the_windows_end(
+        api, workspace, drain, env):
+    clock, key, ids = env
+    jid = publish(api, key, chain(
+        ("t", "trigger_audience", {"audience_id": ids["audience"]}),
+        ("ej", "event_judgment", {"event": "login", "within": "P1D"}),
+        ("tag", "tag", {"add": ["came_back"]}), ("y", "end", {}), ("n", "end", {}),
+        edges=[("t", "ej", None), ("ej", "tag", "yes"), ("ej", "n", "no"), ("tag", "y", None)]))
+    drain()
+    assert stats(api, key, jid)["ej"]["waiting"] == 30
+    logins = [{"user_id": u, "name": "login", "event_id": f"l-{u}", "properties": {}} for u in ("u001", "u002")]
+    for _ in range(2):  # a client retry moves nobody twice
+        assert api.post("/v1/events", {"events": logins}, key=key).status == 202
+        drain()
+    counted = stats(api, key, jid)
+    assert counted["ej"]["passed"] == {"yes": 2} and counted["ej"]["waiting"] == 28 and counted["y"]["ended"] == 2
+    from chalicelib.profiles import repo as profiles_repo
+    assert {u for u, p in profiles_repo.read_profiles(workspace.id, list(USERS)).items()
+            if "came_back" in p.tags} == {"u001", "u002"}
+
+    clock.advance(days=1, minutes=1)
+    clock.run_due()
+    drain()
+    late = [{"user_id": "u003", "name": "login", "event_id": "l-late", "properties": {}}]
+    assert api.post("/v1/events", {"events": late}, key=key).status == 202
+    drain()
+    counted = stats(api, key, jid)
+    assert counted["ej"]["passed"] == {"yes": 2, "no": 28} and counted["ej"]["waiting"] == 0
+    assert counted["n"]["ended"] == 28 and counted["y"]["ended"] == 2
