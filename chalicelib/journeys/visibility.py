@@ -99,16 +99,23 @@ def user_path(workspace_id: str, journey_id: str, user_id: str) -> dict[str, Any
                                      "cohort_id": cohort.cohort_id}
             if cohort.due_at:
                 entry["held_until"] = cohort.due_at
-            if marker is None:
+            # an event judgment lets a user out alone, the moment the event comes
+            alone = [cohorts.child_id(cohort.cohort_id, cohort.node_id, f"yes:{user_id}")] \
+                if node is not None and node.type == "event_judgment" and cohort.due_at else []
+            children = runtime_repo.read_cohorts(workspace_id, journey_id, [*(marker.children if marker else ()),
+                                                                            *alone])
+            if marker is None and not any(user_id in c.users for c, _ in children.values()):
                 entry["status"] = "waiting" if cohort.due_at else "arriving"
                 steps.append(entry)
                 break
-            entry["at"], entry["outcome"] = marker.at, marker.outcome
+            if marker is not None:
+                entry["at"], entry["outcome"] = marker.at, marker.outcome
             if node is not None and node.type in graph.TOUCHES:
                 touches.append((node.id, cohort.entry_of(user_id)))
-            children = runtime_repo.read_cohorts(workspace_id, journey_id, marker.children)
             nxt = next((c for c, _ in children.values() if user_id in c.users), None)
-            if nxt is not None and nxt.branch and not nxt.branch.startswith("due:"):
+            if nxt is not None and nxt.branch and nxt.branch.startswith("yes:"):
+                entry["branch"] = "yes"
+            elif nxt is not None and nxt.branch and not nxt.branch.startswith("due:"):
                 entry["branch"] = nxt.branch
             elif nxt is not None and nxt.branch and nxt.branch.startswith("due:"):
                 entry["branch"] = "held"

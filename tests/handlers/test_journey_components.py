@@ -340,3 +340,7 @@ def test_an_event_judgment_moves_a_user_on_as_soon_as_the_event_comes_and_the_re
     counted = stats(api, key, jid)
     assert counted["ej"]["passed"] == {"yes": 2, "no": 28} and counted["ej"]["waiting"] == 0
     assert counted["n"]["ended"] == 28 and counted["y"]["ended"] == 2
+    paths = {u: [(s["node_id"], s.get("branch")) for s in
+                 api.get(f"/v1/journeys/{jid}/users/{u}", key=key).json["entries"][0]["steps"]] for u in ("u001", "u005")}
+    assert paths["u001"] == [("t", None), ("ej", "held"), ("ej", "yes"), ("tag", None), ("y", None)]
+    assert paths["u005"] == [("t", None), ("ej", "held"), ("ej", "no"), ("n", None)]
