@@ -16,7 +16,7 @@ Query per matching user, only for such triggers. A paused journey takes no entri
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib import aws, clock, logs
@@ -112,4 +112,4 @@ def on_events(message: EventsMessage, now: datetime) -> int:
     return asked
 
 
-__all__ = ["register", "unregister", "on_events", "matches", "timedelta"]
+__all__ = ["register", "unregister", "on_events", "matches", "listeners"]

@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -148,7 +149,8 @@ def wait_until(config: dict[str, Any], now: datetime, zone: ZoneInfo, attributes
     return now
 
 
-def _park(cohort: Cohort, node: Node, facts: Facts, now: datetime, due: Any) -> Plan:
+def _park(cohort: Cohort, now: datetime, due: Callable[[str], datetime]) -> Plan:
+    """Users due now move on; the others are held by due minute."""
     plan = Plan()
     for user in cohort.users:
         at = due(user)
@@ -173,11 +175,11 @@ def plan(node: Node, cohort: Cohort, facts: Facts, now: datetime, *, released: b
             attributes = facts.attributes.get(user, {})
             zone = _zone(attributes.get(USER_TIMEZONE_ATTRIBUTE) if by_user else None, facts.workspace_timezone)
             return wait_until(config, now, zone, attributes)
-        return _park(cohort, node, facts, now, due)
+        return _park(cohort, now, due)
     if t == "result_judgment":
         if not released:
             after = expressions.parse_duration(config.get("after")) or timedelta(0)
-            return _park(cohort, node, facts, now, lambda _user: now + after)
+            return _park(cohort, now, lambda _user: now + after)
         wanted = set(config.get("statuses") or ())
         moves: dict[str | None, list[str]] = {}
         for user in users:
@@ -229,7 +231,7 @@ def plan(node: Node, cohort: Cohort, facts: Facts, now: datetime, *, released: b
         # waiting did not do it
         if not released:
             within = expressions.parse_duration(config.get("within")) or timedelta(0)
-            waiting = _park(cohort, node, facts, now, lambda _user: now + within)
+            waiting = _park(cohort, now, lambda _user: now + within)
             waiting.action = "await_event"
             return waiting
         return Plan(moves={"no": [u for u in users if u in facts.still_waiting]})

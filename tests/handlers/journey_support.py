@@ -8,7 +8,6 @@ from typing import Any
 
 from chalicelib import aws, clock
 from chalicelib.config import settings
-from chalicelib.journeys import runtime_repo
 from chalicelib.scheduling import buckets, dispatch
 from chalicelib.scheduling import repo as schedule_repo
 from chalicelib.sending import repo_messages
@@ -132,5 +131,4 @@ def drain_repeating(app, times: int = 3, max_rounds: int = 200) -> int:
     return total
 
 
-__all__ = ["Clock", "setup", "audience", "chain", "publish", "stats", "message_status", "drain_repeating",
-           "runtime_repo"]
+__all__ = ["Clock", "setup", "audience", "chain", "publish", "stats", "message_status", "drain_repeating"]
