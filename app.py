@@ -15,6 +15,7 @@ from chalicelib.handlers import receipts as receipts_handler
 from chalicelib.handlers import sandbox_receipts
 from chalicelib.handlers import schedule as schedule_handler
 from chalicelib.handlers import sends as sends_handler
+from chalicelib.handlers import steps as steps_handler
 
 aws.enable_tracing()
 app = Chalice(app_name="marketing-automation")
@@ -35,6 +36,11 @@ def on_events(event: SQSEvent) -> dict:
 @app.on_sqs_message(queue="sends", batch_size=10, maximum_batching_window_in_seconds=1)
 def on_sends(event: SQSEvent) -> dict:
     return sends_handler.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="steps", batch_size=10, maximum_batching_window_in_seconds=1)
+def on_steps(event: SQSEvent) -> dict:
+    return steps_handler.handle(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue="audience-jobs", batch_size=2)

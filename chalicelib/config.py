@@ -17,7 +17,8 @@ from typing import Any, cast
 TABLES = ("workspaces", "profiles", "events", "channels", "messages", "audiences", "campaigns", "journeys",
           "schedule")
 BUCKETS = ("uploads",)
-QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq", "receipts", "receipts-dlq")
+QUEUES = ("events", "events-dlq", "sends", "sends-dlq", "audience-jobs", "audience-jobs-dlq", "receipts", "receipts-dlq",
+          "steps", "steps-dlq")
 
 
 def _int(name: str, default: int) -> int:

@@ -46,3 +46,14 @@ def test_make_bench_runs_every_scenario_at_a_tiny_size_with_the_stable_keys(tmp_
         assert scenario["requests_per_unit"] > 0 and scenario["cost_per_million_usd"] > 0, name
     assert report["scenario"]["events"]["wru_per_unit"] <= 3.0      # issue 11's target
     assert "| events | event |" in result.stdout
+
+
+def test_the_journey_benchmark_runs_and_keeps_cohort_steps_under_the_write_target(tmp_path):
+    out = tmp_path / "journey.json"
+    result = subprocess.run([sys.executable, "bench/journey_steps.py", "--users", "1500", "--baseline-steps", "50",
+                             "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["user_steps"] == 5 * 1500
+    assert report["cohorts"]["wru_per_unit"] <= 0.05  # issue 15's target for non-send nodes
+    assert report["naive_baseline"]["wru_per_unit"] == 1.0 and report["naive_baseline"]["sqs_requests_per_unit"] == 3.0

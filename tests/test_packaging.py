@@ -135,6 +135,8 @@ def test_sqs_handlers_read_the_template_queues_in_batches_with_partial_failures(
     on_events = functions["OnEvents"]["Properties"]["Events"]["OnEventsSqsEventSource"]["Properties"]
     assert _arn_target(on_events["Queue"]) == "EventsQueue"
     assert ":events" not in json.dumps(on_events["Queue"]), "still the ARN chalice derives from the queue name"
+    on_steps = functions["OnSteps"]["Properties"]["Events"]["OnStepsSqsEventSource"]["Properties"]
+    assert _arn_target(on_steps["Queue"]) == "StepsQueue"
 
 
 def test_tables_are_on_demand_and_every_function_gets_the_resource_names(template: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from pydantic import RootModel
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
 from chalicelib.errors import Invalid
-from chalicelib.journeys import service
+from chalicelib.journeys import lifecycle, service, visibility
 from chalicelib.schemas import Page, parse
 from chalicelib.tenancy.auth import Principal
 from chalicelib.tenancy.schemas import Role
@@ -98,3 +98,33 @@ def validate_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
 def publish_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
     """Validate and freeze the draft as a new version; a draft becomes scheduled or running."""
     return service.publish(workspace_of(principal), journey_id, clock.now())
+
+
+@endpoint(bp, "/v1/journeys/{journey_id}/pause", "POST", role=Role.operator, response=service.JourneyOut)
+def pause_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
+    """Hold every user where they are (409 invalid_state unless running)."""
+    return service.to_api(lifecycle.pause(workspace_of(principal), journey_id, clock.now()))
+
+
+@endpoint(bp, "/v1/journeys/{journey_id}/resume", "POST", role=Role.operator, response=service.JourneyOut)
+def resume_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
+    """Let held users continue (409 invalid_state unless paused)."""
+    return service.to_api(lifecycle.resume(workspace_of(principal), journey_id, clock.now()))
+
+
+@endpoint(bp, "/v1/journeys/{journey_id}/stop", "POST", role=Role.operator, response=service.JourneyOut)
+def stop_journey(principal: Principal, journey_id: str) -> dict[str, Any]:
+    """End the journey and every enrollment; frees its live slot (409 invalid_state once ended)."""
+    return service.to_api(lifecycle.stop(workspace_of(principal), journey_id, clock.now()))
+
+
+@endpoint(bp, "/v1/journeys/{journey_id}/stats", "GET", role=Role.viewer, response=dict[str, Any])
+def journey_stats(principal: Principal, journey_id: str) -> dict[str, Any]:
+    """Per node: entered, waiting, passed per branch, failed, exited, ended; per touch its sends."""
+    return visibility.stats(workspace_of(principal), journey_id)
+
+
+@endpoint(bp, "/v1/journeys/{journey_id}/users/{user_id}", "GET", role=Role.viewer, response=dict[str, Any])
+def journey_user(principal: Principal, journey_id: str, user_id: str) -> dict[str, Any]:
+    """The user's path: each entry, the nodes passed, when, the branch taken, the messages."""
+    return visibility.user_path(workspace_of(principal), journey_id, user_id)

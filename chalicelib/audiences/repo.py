@@ -453,6 +453,12 @@ def _page_holding(pk: str, user_id: str) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
+def page_holding(workspace_id: str, snapshot_id: str, user_id: str) -> str | None:
+    """The sort key of the one members page that may hold ``user_id`` (one Query), or None."""
+    raw = _page_holding(members_pk(workspace_id, snapshot_id), user_id)
+    return raw["sk"]["S"] if raw is not None else None
+
+
 def members_after(workspace_id: str, snapshot_id: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
     """Up to ``limit`` members in order after the cursor ``after`` (a user id; None: from the
     start), and the cursor for the next call (None at the end). One Query finds the page

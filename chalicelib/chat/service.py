@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from chalicelib import clock, dynamo, ids, pagination
 from chalicelib.chat import campaigns as rules
-from chalicelib.chat import repo
+from chalicelib.chat import repo, runs
 from chalicelib.chat.campaigns import ChatCampaign, Plan, Status
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.schemas import JsonInt, PageQuery, Request, Response
@@ -96,6 +96,7 @@ def create(workspace_id: str, body: ChatBody, now: datetime) -> ChatOut:
                         version=1, created_at=clock.iso(now), updated_at=clock.iso(now))
     if not repo.put(workspace_id, chat, None):
         raise Invalid("id", "a chat campaign with this id appeared meanwhile; try again")
+    runs.schedule_first(workspace_id, chat, now)
     return to_api(chat, now)
 
 
@@ -115,6 +116,7 @@ def update(workspace_id: str, chat_id: str, body: ChatBody, now: datetime) -> Ch
     done = dynamo.read_decide_write(lambda: _found(workspace_id, chat_id), decide,
                                     lambda changed, read: repo.put(workspace_id, changed, read),
                                     busy=f"chat campaign {chat_id}")
+    runs.schedule_first(workspace_id, done, now)  # a new start: a new chain (the old one stops)
     return to_api(done, now)
 
 

@@ -18,6 +18,7 @@ from chalicelib import clock, logs
 from chalicelib.events import store
 from chalicelib.events.messages import QUEUE_MESSAGE, EraseMessage, EventsMessage
 from chalicelib.handlers.messages import parse_or_dead_letter
+from chalicelib.journeys import event_entry, waiters
 from chalicelib.profiles import profiles
 
 
@@ -31,6 +32,8 @@ def _store_events(message: EventsMessage) -> None:
     result = store.store_message(message, clock.now())
     logs.logger.info("events stored", extra={"stored": result.stored, "skipped": result.skipped,
                                              "dead_lettered": result.dead_lettered})
+    event_entry.on_events(message, clock.now())  # journeys triggered by these events (idempotent)
+    waiters.on_events(message, clock.now())  # users waiting in event judgments for these events
 
 
 def _erase(message: EraseMessage) -> None:

@@ -31,7 +31,9 @@ class WorkspaceCatalog:
 
     def providers(self, names: set[str]) -> dict[str, str]:
         items = self._get("channels", [(self.workspace_id, PROVIDER_PREFIX + n) for n in sorted(names)])
-        return {i["sk"]["S"][len(PROVIDER_PREFIX):]: i.get("channel", {}).get("S", "") for i in items}
+        # a Kafka account is declared on the webhook channel; a kafka node needs that kind
+        return {i["sk"]["S"][len(PROVIDER_PREFIX):]: "kafka" if i.get("provider_kind", {}).get("S") == "kafka"
+                else i.get("channel", {}).get("S", "") for i in items}
 
     def event_names(self) -> set[str] | None:
         names = {d.name for d in events_repo.list_definitions(self.workspace_id)[0]}

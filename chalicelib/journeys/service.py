@@ -13,7 +13,7 @@ from chalicelib import dynamo, ids, pagination
 from chalicelib.clock import iso
 from chalicelib.errors import Conflict, FieldError, Invalid, NotFound
 from chalicelib.events.schemas import EVENT_NAME
-from chalicelib.journeys import edits, expressions, graph, history, repo, strategies, validate
+from chalicelib.journeys import edits, expressions, graph, history, lifecycle, repo, strategies, validate
 from chalicelib.journeys.catalog import WorkspaceCatalog
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.journeys.nodes import LABEL, REF_ID
@@ -412,6 +412,7 @@ def publish(workspace_id: str, journey_id: str, now: datetime) -> dict[str, Any]
                                        "published_at": iso(now), "updated_at": iso(now)})
         try:
             if repo.publish(record, read, g, version, take_slot=going_live, max_live=MAX_LIVE, now=iso(now)):
+                lifecycle.after_publish(record, going_live, now)
                 return to_api(record)
         except repo.LimitReached:
             raise Conflict("limit_exceeded", f"at most {MAX_LIVE} journeys can be live (scheduled, running or "

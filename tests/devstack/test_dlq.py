@@ -75,6 +75,7 @@ def test_every_queue_with_a_redrive_policy_is_found_in_the_template():
     assert pairs == [dlq.QueuePair("a", "A", "a-dlq", "ADlq", 3)]
     found = [(p.name, p.dlq_name, p.max_receive_count) for p in dlq.template_pairs()]
     assert ("events", "events-dlq", 5) in found and ("sends", "sends-dlq", 10) in found
+    assert ("steps", "steps-dlq", 5) in found
 
 
 def test_dead_letters_are_listed_with_the_handlers_reason_or_the_receive_count(target):

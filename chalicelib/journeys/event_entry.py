@@ -1,0 +1,115 @@
+"""Event triggers: events stored by the events pipeline enter the journeys that listen for them.
+
+A running journey whose trigger is ``trigger_event`` has a listener item (pk
+``<ws>#jlisten``, sk the journey id: event name, version, conditions), written at its start
+and deleted at its end. After the events handler stores a queued message, ``on_events``
+reads the workspace's listeners (one Query per message) and, per journey, gathers the
+message's matching users into root cohorts (one per 1,000 users): the users of one message
+enter together, so entries are cohorts per journey and short time window (a request's
+events). Each user's entry is the event that let them in (its id is the entry id, its
+properties what attribute judgments read). The run id is a hash of the message's event
+ids, so a redelivered message writes the same cohorts and enters nobody twice.
+
+``min_count`` above 1 (with ``within``) reads the user's latest events of that name: one
+Query per matching user, only for such triggers. A paused journey takes no entries.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from chalicelib import aws, clock, logs
+from chalicelib.audiences.rules import _Comparison as Comparison
+from chalicelib.audiences.schemas import PropertyCondition
+from chalicelib.config import settings
+from chalicelib.events import repo as events_repo
+from chalicelib.events.messages import EventsMessage, QueuedEvent
+from chalicelib.journeys import expressions
+from chalicelib.journeys.graph import Node
+
+RECENT_EVENTS = 100
+
+
+def _pk(workspace_id: str) -> str:
+    return f"{workspace_id}#jlisten"
+
+
+def register(workspace_id: str, journey_id: str, version: int, trigger: Node) -> None:
+    import json
+
+    aws.dynamodb().put_item(TableName=settings.table("journeys"), Item={
+        "pk": {"S": _pk(workspace_id)}, "sk": {"S": journey_id}, "kind": {"S": "journey_listener"},
+        "event": {"S": str(trigger.config.get("event"))}, "version": {"N": str(version)},
+        "config": {"S": json.dumps(trigger.config, separators=(",", ":"))}})
+
+
+def unregister(workspace_id: str, journey_id: str) -> None:
+    aws.dynamodb().delete_item(TableName=settings.table("journeys"),
+                               Key={"pk": {"S": _pk(workspace_id)}, "sk": {"S": journey_id}})
+
+
+def listeners(workspace_id: str, kind: str = "") -> list[dict[str, Any]]:
+    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#")."""
+    import json
+
+    answer = aws.dynamodb().query(TableName=settings.table("journeys"), KeyConditionExpression="pk = :pk",
+                                  ExpressionAttributeValues={":pk": {"S": _pk(workspace_id)}})
+    items = [raw for raw in answer.get("Items", []) if raw["sk"]["S"].startswith("judge#") == (kind == "judge#")]
+    if kind == "judge#":
+        return [{"event": raw["event"]["S"]} for raw in items]
+    return [{"journey_id": raw["sk"]["S"], "event": raw["event"]["S"], "version": int(raw["version"]["N"]),
+             "config": json.loads(raw["config"]["S"])} for raw in items]
+
+
+def matches(config: dict[str, Any], event: QueuedEvent) -> bool:
+    """The event's name and ``where`` conditions (pure)."""
+    if event.name != config.get("event"):
+        return False
+    for raw in config.get("where") or ():
+        condition = PropertyCondition.model_validate(raw)
+        if not Comparison(condition).test(event.properties.get(condition.property)):
+            return False
+    return True
+
+
+def _often_enough(workspace_id: str, user_id: str, config: dict[str, Any], now: datetime) -> bool:
+    needed = int(config.get("min_count") or 1)
+    if needed <= 1:
+        return True
+    window = expressions.parse_duration(config.get("within")) if config.get("within") else None
+    since = clock.iso(now - window) if window else ""
+    found, _ = events_repo.list_events(workspace_id, user_id, str(config["event"]), RECENT_EVENTS, None, now)
+    return sum(1 for e in found if e.ts >= since) >= needed
+
+
+def on_events(message: EventsMessage, now: datetime) -> int:
+    """Enter the message's matching users into the journeys listening; returns entries asked."""
+    from chalicelib.journeys import runtime
+
+    found = listeners(message.workspace_id)
+    if not found:
+        return 0
+    run_id = "ev-" + hashlib.sha256("\n".join(sorted(e.event_id for e in message.events)).encode()).hexdigest()[:16]
+    asked = 0
+    for listener in found:
+        chosen: dict[str, QueuedEvent] = {}
+        for event in sorted(message.events, key=lambda e: (e.ts, e.event_id)):
+            if event.user_id not in chosen and matches(listener["config"], event):
+                chosen[event.user_id] = event
+        chosen = {u: e for u, e in chosen.items()
+                  if _often_enough(message.workspace_id, u, listener["config"], now)}
+        if not chosen:
+            continue
+        try:
+            runtime.enter(message.workspace_id, listener["journey_id"], sorted(chosen), run_id, now,
+                          version=listener["version"],
+                          props={u: e.properties for u, e in chosen.items()},
+                          entries={u: e.event_id for u, e in chosen.items()})
+            asked += len(chosen)
+        except LookupError:
+            logs.logger.info("events for a journey not running", extra={"journey_id": listener["journey_id"]})
+    return asked
+
+
+__all__ = ["register", "unregister", "on_events", "matches", "listeners"]
