@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import (
     BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError, NoCredentialsError,
     ParamValidationError, ReadTimeoutError,
 )
 
-from chalicelib.providers.base import Outgoing, Result
+from chalicelib import aws
+from chalicelib.providers.base import Outgoing, Provider, Result
 
 CONCURRENCY = 8
 
@@ -71,3 +72,35 @@ def classify(error: Exception, service: str, *, retryable_codes: Collection[str]
     if isinstance(error, BotoCoreError):
         return Result("retryable", reason=f"could not call {service}")
     raise error
+
+
+class AwsProvider(Provider):
+    """An adapter calling one AWS API once per message: subclasses name the client's
+    service and operation, build the request (a reason string: permanent) and map codes."""
+
+    client_service: ClassVar[str]
+    operation: ClassVar[str]
+    service_name: ClassVar[str]
+    retryable_codes: ClassVar[Collection[str]]
+
+    @staticmethod
+    def request(message: Outgoing, settings: dict[str, Any]) -> dict[str, Any] | str:
+        raise NotImplementedError
+
+    def describe(self, code: str, message: str, fields: dict[str, Any]) -> str | None:
+        """A clearer reason for an error code (None: the service's message and code)."""
+        return None
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        return send_each(batch, self._send_one)
+
+    def _send_one(self, message: Outgoing) -> Result:
+        params = self.request(message, self.config.settings)
+        if isinstance(params, str):
+            return Result("permanent", reason=params)
+        client = aws.provider_client(self.client_service, self.config.settings.get("region"), self.config.endpoint)
+        try:
+            answer = getattr(client, self.operation)(**params)
+        except Exception as error:  # noqa: BLE001 - classify re-raises what it does not know
+            return classify(error, self.service_name, retryable_codes=self.retryable_codes, describe=self.describe)
+        return Result("accepted", provider_message_id=str(answer["MessageId"]))

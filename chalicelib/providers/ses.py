@@ -13,12 +13,10 @@ the message's own headers (``Content.Simple.Headers``). The provider message id 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from chalicelib import aws
 from chalicelib.providers import aws_calls
-from chalicelib.providers.base import Outgoing, Provider, Result, register
+from chalicelib.providers.base import Outgoing, register
 
 SERVICE = "SES"
 MAX_HEADERS = 15  # SES's limit on custom headers per message
@@ -75,21 +73,15 @@ def request(message: Outgoing, settings: dict[str, Any]) -> dict[str, Any] | str
 
 
 @register
-class SesProvider(Provider):
+class SesProvider(aws_calls.AwsProvider):
     kind = "ses"
     channels = frozenset({"email"})
     max_batch = 50
+    client_service = "sesv2"
+    operation = "send_email"
+    service_name = SERVICE
+    retryable_codes = RETRYABLE
+    request = staticmethod(request)
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
-        return aws_calls.send_each(batch, self._send_one)
-
-    def _send_one(self, message: Outgoing) -> Result:
-        params = request(message, self.config.settings)
-        if isinstance(params, str):
-            return Result("permanent", reason=params)
-        client = aws.provider_client("sesv2", self.config.settings.get("region"), self.config.endpoint)
-        try:
-            answer = client.send_email(**params)
-        except Exception as error:  # noqa: BLE001 - classify re-raises what it does not know
-            return aws_calls.classify(error, SERVICE, retryable_codes=RETRYABLE, describe=_describe)
-        return Result("accepted", provider_message_id=str(answer["MessageId"]))
+    def describe(self, code: str, message: str, fields: dict[str, Any]) -> str | None:
+        return _describe(code, message, fields)

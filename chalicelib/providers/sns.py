@@ -13,12 +13,10 @@ Logs), not per message to us.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from chalicelib import aws
 from chalicelib.providers import aws_calls
-from chalicelib.providers.base import Outgoing, Provider, Result, register
+from chalicelib.providers.base import Outgoing, register
 
 SERVICE = "Amazon SNS"
 SMS_TYPES = {"TRANSACTIONAL": "Transactional", "PROMOTIONAL": "Promotional"}
@@ -52,21 +50,12 @@ def request(message: Outgoing, settings: dict[str, Any]) -> dict[str, Any] | str
 
 
 @register
-class SnsSmsProvider(Provider):
+class SnsSmsProvider(aws_calls.AwsProvider):
     kind = "sns"
     channels = frozenset({"sms"})
     max_batch = 20
-
-    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
-        return aws_calls.send_each(batch, self._send_one)
-
-    def _send_one(self, message: Outgoing) -> Result:
-        params = request(message, self.config.settings)
-        if isinstance(params, str):
-            return Result("permanent", reason=params)
-        client = aws.provider_client("sns", self.config.settings.get("region"), self.config.endpoint)
-        try:
-            answer = client.publish(**params)
-        except Exception as error:  # noqa: BLE001 - classify re-raises what it does not know
-            return aws_calls.classify(error, SERVICE, retryable_codes=RETRYABLE)
-        return Result("accepted", provider_message_id=str(answer["MessageId"]))
+    client_service = "sns"
+    operation = "publish"
+    service_name = SERVICE
+    retryable_codes = RETRYABLE
+    request = staticmethod(request)
