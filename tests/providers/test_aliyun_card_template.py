@@ -274,3 +274,66 @@ def test_a_throttled_review_query_leaves_the_template_as_it_is(httpserver):
     Alibaba(httpserver, QueryCardSmsTemplate={"Code": "Throttling.User", "Message": "flow control", "RequestId": "r"})
     with pytest.raises(aliyun_sms.ReviewUnavailable, match="Throttling.User"):
         cards.sync_review(provider(httpserver), card_template())
+
+
+# ----------------------------------------------------- check_support: QueryMobilesCardSupport
+
+def support(*numbers: tuple[str, bool]) -> dict[str, Any]:
+    """QueryMobilesCardSupport's documented answer shape."""
+    return {"Code": "OK", "RequestId": "08C17DFE-2E10-54F4-BAFB-7180039CC217", "Success": True,
+            "Data": {"QueryResult": [{"Mobile": n, "Support": s} for n, s in numbers]}}
+
+
+SMS_OK = {"Code": "OK", "Message": "OK", "BizId": "9006197469364984^0", "RequestId": "r"}
+CARD_ONLY_OK = {"Code": "OK", "Message": "OK", "RequestId": "r", "Success": True,
+                "Data": {"BizCardId": "123456^0", "BizSmsId": "", "MediaMobiles": "13800000000",
+                         "NotMediaMobiles": ""}}
+
+
+def card_messages():
+    from tests.providers.stub_config import outgoing
+
+    return [outgoing(i, to=f"+861380000000{i}", external_id="CARD_SMS_70", fallback_external_id="SMS_2342",
+                     params={"name": "u"}) for i in range(2)]
+
+
+def test_with_check_support_handsets_that_cannot_show_cards_get_the_plain_sms_directly(httpserver):
+    alibaba = Alibaba(httpserver, QueryMobilesCardSupport=support(("13800000000", True), ("13800000001", False)),
+                      SendCardSms=CARD_ONLY_OK, SendSms=SMS_OK)
+    results = provider(httpserver, check_support=True).send(card_messages())
+
+    assert alibaba.actions() == ["QueryMobilesCardSupport", "SendCardSms", "SendSms"]
+    query = alibaba.calls[0][1]
+    assert (query["TemplateCode"], query["EncryptType"]) == ("CARD_SMS_70", "NORMAL")
+    assert json.loads(query["Mobiles"]) == [{"mobile": "13800000000"}, {"mobile": "13800000001"}]
+    assert [o["mobile"] for o in json.loads(alibaba.calls[1][1]["CardObjects"])] == ["8613800000000"]
+    sms = alibaba.calls[2][1]
+    assert (sms["PhoneNumbers"], sms["TemplateCode"], sms["SignName"]) == ("8613800000001", "SMS_2342", "Shop")
+    assert [r.provider_message_id for r in results] == ["123456^0:13800000000", "9006197469364984^0:13800000001"]
+
+
+def test_with_check_support_and_no_fallback_a_handset_without_cards_is_not_sent_to(httpserver):
+    alibaba = Alibaba(httpserver, QueryMobilesCardSupport=support(("13800000000", True), ("13800000001", False)),
+                      SendCardSms=CARD_ONLY_OK)
+    results = provider(httpserver, check_support=True, fallback_type="NONE").send(card_messages())
+    assert alibaba.actions() == ["QueryMobilesCardSupport", "SendCardSms"]
+    assert [r.outcome for r in results] == ["accepted", "permanent"]
+    assert "cannot show a card" in (results[1].reason or "")
+
+
+def test_a_failed_support_query_leaves_the_choice_to_alibabas_own_fallback(httpserver):
+    from tests.providers.test_aliyun_card_sms_and_dm import CARD_OK
+
+    alibaba = Alibaba(httpserver, QueryMobilesCardSupport={"Code": "Throttling.User", "Message": "flow control",
+                                                           "RequestId": "r"}, SendCardSms=CARD_OK)
+    results = provider(httpserver, check_support=True).send(card_messages())
+    assert alibaba.actions() == ["QueryMobilesCardSupport", "SendCardSms"]
+    assert [r.outcome for r in results] == ["accepted", "accepted"]
+
+
+def test_without_check_support_no_support_query_is_made(httpserver):
+    from tests.providers.test_aliyun_card_sms_and_dm import CARD_OK
+
+    alibaba = Alibaba(httpserver, SendCardSms=CARD_OK)
+    provider(httpserver).send(card_messages())
+    assert alibaba.actions() == ["SendCardSms"]
