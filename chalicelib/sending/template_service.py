@@ -185,6 +185,9 @@ def sync_review(workspace_id: str, template_id: str, now: datetime) -> TemplateO
         if account.kind == "aliyun_card_sms":
             from chalicelib.providers import aliyun_card_template
 
+            if not getattr(template.spec, "external_id", None):
+                raise Conflict("not_submitted", "the card is not at Alibaba Cloud yet: submit it with "
+                                                f"POST /v1/templates/{template_id}/card-template first")
             review = aliyun_card_template.sync_review(provider, template)
         else:
             review = aliyun_sms.sync_review(provider, template)

@@ -116,6 +116,11 @@ def test_what_cannot_make_a_card_is_refused_before_alibaba_is_called(api, worksp
     audio = ready(api, workspace, data=b"ID3" + b"\x00" * 40, kind="audio", filename="jingle.mp3",
                   content_type="audio/mpeg", size=43)["id"]
 
+    unsubmitted = card_template(api, key, [image])
+    early = api.post(f"/v1/templates/{unsubmitted['id']}/sync-review", key=key)
+    assert early.status == 409 and early.json["code"] == "not_submitted"
+    assert api.get(f"/v1/templates/{unsubmitted['id']}", key=key).json["status"] == "pending_review"
+
     with_audio = card_template(api, key, [image, audio])
     reply = api.post(f"/v1/templates/{with_audio['id']}/card-template", SUBMISSION, key=key)
     assert reply.status == 400 and any("no audio element" in e["message"] for e in reply.json["errors"])
