@@ -9,6 +9,7 @@ from pydantic import RootModel
 from chalicelib import clock
 from chalicelib.api.http import endpoint, workspace_of
 from chalicelib.schemas import Page
+from chalicelib.sending import card_templates
 from chalicelib.sending import template_service as service
 from chalicelib.sending.content import TemplateSpec
 from chalicelib.tenancy.auth import Principal
@@ -78,3 +79,12 @@ def preview_template(principal: Principal, template_id: str, body: service.Previ
 def sync_template_review(principal: Principal, template_id: str) -> service.TemplateOut:
     """Take the provider's own review verdict (Alibaba Cloud SMS TemplateCode and signature)."""
     return service.sync_review(workspace_of(principal), template_id, clock.now())
+
+
+@endpoint(bp, "/v1/templates/{template_id}/card-template", "POST", role=Role.operator,
+          body=card_templates.CardSubmission, response=service.TemplateOut)
+def submit_card_template(principal: Principal, template_id: str,
+                         body: card_templates.CardSubmission) -> service.TemplateOut:
+    """Create the SMS template's card at Alibaba Cloud (card SMS) from its body and media;
+    the card's TemplateCode becomes its external_id, and sync-review takes the vendors' verdict."""
+    return card_templates.submit(workspace_of(principal), template_id, body, clock.now())

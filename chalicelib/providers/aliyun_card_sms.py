@@ -16,8 +16,14 @@ it by its CardTemplateCode and fills its dynamic parameters. So a message's cont
   DigitalTemplateCode), per the provider's ``fallback_type`` setting: ``SMS`` (default),
   ``DIGITALSMS`` or ``NONE``;
 * ``media`` (optional): the material ids the card template was built from; they are not
-  sent (the template holds them) and are resolved by ``media_resources`` when a card
-  template is created.
+  sent (the template holds them). ``providers.aliyun_card_template`` creates the card
+  template at Alibaba from them (``POST /v1/templates/{id}/card-template``).
+
+With the ``check_support`` setting, each call's numbers are first asked about with
+QueryMobilesCardSupport ("QueryMobilesCardSupport - 查询手机号是否支持卡片短信(新接口)"):
+those that cannot show the card get the plain SMS fallback template at once (SendSms /
+SendBatchSms) or, with ``fallback_type`` NONE, nothing (permanent); with DIGITALSMS, and
+when the query fails, the card call decides (Alibaba falls back by itself).
 
 One SendCardSms call carries the numbers that share a card template, signature and
 fallback (CardObjects is a list, one object per number). The answer's BizCardId is the
@@ -84,6 +90,36 @@ class AliyunCardSms(Provider):
         return [r for r in results if r is not None]
 
     def _send_group(self, credentials: Mapping[str, Any], messages: list[Outgoing]) -> list[Result]:
+        settings = self.config.settings
+        if not settings.get("check_support") or fallback_type(settings) == "DIGITALSMS":
+            return self._send_cards(credentials, messages)
+        no_card = cannot_show_cards(self, credentials, str(messages[0].content["external_id"]), messages)
+        results: list[Result | None] = [None] * len(messages)
+        cards = [i for i, m in enumerate(messages) if aliyun.comparable(m.to or "") not in no_card]
+        plain = [i for i in range(len(messages)) if i not in cards]
+        if cards:
+            for i, result in zip(cards, self._send_cards(credentials, [messages[i] for i in cards])):
+                results[i] = result
+        if plain:
+            for i, result in zip(plain, self._send_fallback(credentials, [messages[i] for i in plain])):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _send_fallback(self, credentials: Mapping[str, Any], messages: list[Outgoing]) -> list[Result]:
+        """Numbers QueryMobilesCardSupport says cannot show the card: the plain SMS fallback
+        template straight away (SendSms / SendBatchSms), or, without a fallback, nothing."""
+        settings = self.config.settings
+        if fallback_type(settings) == "NONE":
+            return [Result("permanent", reason="the handset cannot show a card SMS (QueryMobilesCardSupport) and no "
+                                               "fallback is configured")] * len(messages)
+        code = str(messages[0].content["fallback_external_id"])
+        if len(messages) == 1:
+            action, params = "SendSms", aliyun_sms.send_sms_params(messages[0], code, settings)
+        else:
+            action, params = "SendBatchSms", aliyun_sms.send_batch_params(messages, code, settings)
+        return aliyun_sms.rpc_results(self, action, params, credentials, [m.to or "" for m in messages])
+
+    def _send_cards(self, credentials: Mapping[str, Any], messages: list[Outgoing]) -> list[Result]:
         params = send_card_params(messages, self.config.settings)
         numbers = [m.to or "" for m in messages]
         try:
@@ -92,6 +128,25 @@ class AliyunCardSms(Provider):
         except aliyun.Unreachable as exc:
             return [Result("retryable", reason=str(exc))] * len(messages)
         return card_results(answer, numbers, fallback_type(self.config.settings))
+
+
+def cannot_show_cards(provider: Provider, credentials: Mapping[str, Any], template_code: str,
+                      messages: Sequence[Outgoing]) -> set[str]:
+    """The numbers (``aliyun.comparable``) QueryMobilesCardSupport says cannot show the
+    card template. When the query fails, none: the card call then decides, Alibaba falling
+    back by itself for the handsets that cannot show it."""
+    mobiles = [{"mobile": aliyun.comparable(m.to or "")} for m in messages]
+    params = {"TemplateCode": template_code, "Mobiles": json.dumps(mobiles, **COMPACT), "EncryptType": "NORMAL"}
+    try:
+        answer = aliyun.call(aliyun_sms.base_url(provider), "QueryMobilesCardSupport", aliyun_sms.VERSION,
+                             credentials, params, region=provider.config.settings.get("region"))
+    except aliyun.Unreachable:
+        return set()
+    data = answer.body.get("Data") if isinstance(answer.body.get("Data"), dict) else {}
+    if answer.status != 200 or answer.code != "OK" or not data:
+        return set()
+    return {aliyun.comparable(str(item.get("Mobile") or "")) for item in data.get("QueryResult") or []
+            if isinstance(item, dict) and item.get("Support") is False}
 
 
 def unsendable(message: Outgoing, settings: Mapping[str, Any]) -> str | None:

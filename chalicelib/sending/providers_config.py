@@ -61,7 +61,8 @@ KINDS: dict[str, Kind] = {
     "aliyun_sms": Kind(SMS, {"sign_name": str, "region": str}, ALIYUN + ("callback_token",), ("sign_name",),
                        max_batch=100, cost_per_message=0.045),
     # SendCardSms: 1000 requests/s per user; SendBatchCardSms: 100 numbers; priced per card by contract.
-    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str, "fallback_type": str, "sms_up_extend_code": str},
+    "aliyun_card_sms": Kind(SMS, {"sign_name": str, "region": str, "fallback_type": str, "sms_up_extend_code": str,
+                                 "check_support": bool},
                             ALIYUN + ("callback_token",), ("sign_name",), max_batch=100, rate_limit=1000.0),
     "aliyun_dm": Kind(EMAIL, {"account_name": str, "from_alias": str, "region": str, "tag_name": str,
                               "click_trace": bool, "reply_to": bool}, ALIYUN, ("account_name",), max_batch=50),

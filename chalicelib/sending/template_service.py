@@ -182,7 +182,15 @@ def sync_review(workspace_id: str, template_id: str, now: datetime) -> TemplateO
     settings = {**account.settings, **({"endpoint": account.endpoint} if account.endpoint else {})}
     provider = build(ProviderConfig(workspace_id, name, account.kind, account.channel, settings))
     try:
-        review = aliyun_sms.sync_review(provider, template)
+        if account.kind == "aliyun_card_sms":
+            from chalicelib.providers import aliyun_card_template
+
+            if not getattr(template.spec, "external_id", None):
+                raise Conflict("not_submitted", "the card is not at Alibaba Cloud yet: submit it with "
+                                                f"POST /v1/templates/{template_id}/card-template first")
+            review = aliyun_card_template.sync_review(provider, template)
+        else:
+            review = aliyun_sms.sync_review(provider, template)
     except aliyun_sms.ReviewUnavailable as error:
         raise Unavailable(f"the provider could not be asked: {error}", retry_after=30) from None
     return _change(workspace_id, template_id, lambda t: aliyun_sms.apply_provider_review(t, review, now))
