@@ -64,7 +64,13 @@ class Bench:
 
     def drain(self, timeout: float = 600) -> None:
         if not self.stack.pump.drain(timeout=timeout):
-            raise AssertionError(f"the queues did not drain within {timeout:g} s")
+            from chalicelib import aws
+
+            held = {b.url.rsplit("/", 1)[-1]: aws.sqs().get_queue_attributes(QueueUrl=b.url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"] for b in self.stack.pump.bindings}
+            raise AssertionError(f"the queues did not drain within {timeout:g} s: "
+                                 f"{ {q: a for q, a in held.items() if any(v != '0' for v in a.values())} }")
 
     def advance(self, seconds: float) -> dict[str, Any]:
         """POST /_local/clock: move time, run what became due, drain."""
@@ -72,8 +78,35 @@ class Bench:
         answer.raise_for_status()
         return dict(answer.json())
 
+    def advance_by(self, seconds: float, part: float = 12 * 3600, timeout: float = 1800) -> None:
+        """Move the clock ``seconds`` in parts (the one-minute schedule takes at most a day of
+        due minutes per run), draining after each."""
+        while seconds > 0:
+            step = min(seconds, part)
+            self.advance(step)
+            self.drain(timeout)
+            seconds -= step
+
     def measure(self) -> "Measured":
         return Measured(self)
+
+    def as_side(self, role: str | None) -> "Side":
+        """``with bench.as_side("app"): ...``: the calls this thread makes are billed as ``role``."""
+        return Side(self, role)
+
+
+class Side:
+    def __init__(self, bench: Bench, role: str | None):
+        self.bench, self.role = bench, role
+
+    def __enter__(self) -> None:
+        assert self.bench.meter is not None
+        self.before = getattr(self.bench.meter._local, "role", None)
+        self.bench.meter._local.role = self.role
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.bench.meter is not None
+        self.bench.meter._local.role = self.before
 
 
 class Measured:
