@@ -4,7 +4,8 @@ Setup, not measured: N profiles with a phone each and an audience snapshot of th
 straight into the tables; a sandbox SMS provider account and an approved template, over
 HTTP. Measured: ``POST /v1/tasks`` to the audience, then the stack's queues drained and the
 clock moved a minute at a time (the task's reconciliation check is due a minute after its
-last page) until ``GET /v1/tasks/{id}`` says ``done``. Checked: the reconciliation
+last page) until the task is ``done`` (read in process: the benchmark's polling is not
+billed), then ``GET /v1/tasks/{id}``. Checked: the reconciliation
 ``targeted = sent + dropped + failed + pending`` holds, with everyone sent.
 
 The sandbox's receipts are planned a day out, so none is posted while this runs.
@@ -77,8 +78,10 @@ def sandbox_and_template(bench: Any, key: str, failure_rate: float = 0.0, templa
     return made
 
 
-@scenario("task", unit="message", default_size=20_000, tiny_size=50, baselines=("naive",))
+@scenario("task", unit="message", default_size=5_000, tiny_size=50, baselines=("naive",))
 def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = None) -> dict[str, Any]:
+    from chalicelib.tasks import service
+
     workspace_id, key = bench.workspace("bench-task")
     users = seed_profiles(workspace_id, size, progress, "task")
     audience_id = write_audience(workspace_id, users)
@@ -89,11 +92,13 @@ def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = 
                                                      "audience_id": audience_id, "template_id": template_id})
         for _ in range(MAX_ROUNDS):
             bench.drain(timeout=1800)
-            task = bench.call("GET", f"/v1/tasks/{task['id']}", key)
-            progress.update(bar, completed=task["reconciliation"].get("sent", 0))
-            if task["status"] != "sending":
+            # read in process on the driver's thread: the benchmark's polling is not billed
+            shown = service.get(workspace_id, task["id"])
+            progress.update(bar, completed=shown.reconciliation.get("sent", 0))
+            if shown.status.value != "sending":
                 break
             bench.advance(60)  # the reconciliation check is due a minute on
+    task = bench.call("GET", f"/v1/tasks/{task['id']}", key)
     equation = task["reconciliation"]
     assert task["status"] == "done", task
     assert equation["targeted"] == size and equation["sent"] == size, equation
