@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -89,6 +91,20 @@ class Bench:
 
     def measure(self) -> "Measured":
         return Measured(self)
+
+    @contextmanager
+    def receipts_held(self) -> Iterator[None]:
+        """The sandbox's one-minute receipt poster does nothing inside (what is due stays due):
+        receipts are the ``receipts`` scenario's, and would land in other scenarios' numbers
+        once their clock moves (or the wall clock passes an earlier scenario's delay)."""
+        from chalicelib.receipts import sandbox_poster
+
+        real = sandbox_poster.post_due
+        sandbox_poster.post_due = lambda now: {}
+        try:
+            yield
+        finally:
+            sandbox_poster.post_due = real
 
     def as_side(self, role: str | None) -> "Side":
         """``with bench.as_side("app"): ...``: the calls this thread makes are billed as ``role``."""

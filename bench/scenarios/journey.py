@@ -21,8 +21,6 @@ nothing): they cost the same per message whatever runs the journey, are measured
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from bench.scenarios import naive, scenario
@@ -51,19 +49,6 @@ def graph(audience_id: str, template_a: str, template_b: str) -> dict[str, Any]:
                   {"from": "split", "to": "sb", "branch": "b"}, {"from": "sa", "to": "w"}, {"from": "sb", "to": "w"},
                   {"from": "w", "to": "r"}, {"from": "r", "to": "s2", "branch": "yes"},
                   {"from": "r", "to": "lost", "branch": "no"}, {"from": "s2", "to": "done"}]}
-
-
-@contextmanager
-def receipts_held() -> Iterator[None]:
-    """The sandbox's receipt poster does nothing inside (its due receipts stay due)."""
-    from chalicelib.receipts import sandbox_poster
-
-    real = sandbox_poster.post_due
-    sandbox_poster.post_due = lambda now: {}  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        sandbox_poster.post_due = real  # type: ignore[assignment]
 
 
 def check(stats: dict[str, Any], users: int) -> dict[str, int]:
@@ -99,7 +84,7 @@ def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = 
     bench.call("PUT", f"/v1/journeys/{jid}/graph", key,
                {**graph(audience_id, template_a, template_b), "revision": journey["revision"]})
     bar = progress.add_task("journey: steps", total=4)
-    with receipts_held(), bench.measure() as measured:
+    with bench.receipts_held(), bench.measure() as measured:
         published = bench.call("POST", f"/v1/journeys/{jid}/publish", key)
         assert published["status"] == "running", published
         bench.drain(timeout=1800)

@@ -87,7 +87,7 @@ def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = 
     audience_id = write_audience(workspace_id, users)
     (template_id,) = sandbox_and_template(bench, key)
     bar = progress.add_task("task: sending", total=size)
-    with bench.measure() as measured:
+    with bench.receipts_held(), bench.measure() as measured:
         task = bench.call("POST", "/v1/tasks", key, {"name": "bench task", "channel": "sms", "provider": "sbx",
                                                      "audience_id": audience_id, "template_id": template_id})
         for _ in range(MAX_ROUNDS):

@@ -74,7 +74,7 @@ def run(bench: Any, size: int, seed: int, progress: Any) -> dict[str, Any]:
     bench.drain()
     posted: dict[str, Any] = {}
     bar = progress.add_task("trigger: events", total=size)
-    with bench.measure() as measured:
+    with bench.receipts_held(), bench.measure() as measured:
         started = time.monotonic()
         for i, user in enumerate(users):
             pause = started + i / RATE - time.monotonic()
