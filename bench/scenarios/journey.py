@@ -13,9 +13,9 @@ two minutes (in two parts, draining after each), then an hour and two minutes, d
 ``GET /v1/journeys/{id}/stats``: everyone entered and ended, nobody waits, and every node's
 counts agree (the judgment's yes = the first SMS's sent, no = its failed).
 
-The sandbox's delivery receipts are held back while this runs (its one-minute poster does
-nothing): they cost the same per message whatever runs the journey, are measured by the
-``receipts`` scenario, and would otherwise land in the day the clock moves.
+The sandbox's delivery receipts are held back while this runs (``Bench.receipts_held``):
+they cost the same per message whatever runs the journey, are measured by the ``receipts``
+scenario, and would otherwise land in the day the clock moves.
 
 ``--baseline naive``: the same number of user-steps the naive way (bench/scenarios/naive.py).
 """
