@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=LATEST)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    names = args.scenarios or list(scenarios)
+    names = [name for name in scenarios if name in args.scenarios] or list(scenarios)  # always in report order
 
     from rich.progress import Progress
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ class Bench:
         self.meter: Meter | None = None
         self.workers = workers
         self.api_requests = 0
+        self.receipts_are_held = False
 
     def start(self) -> "Bench":
         import os
@@ -92,19 +91,17 @@ class Bench:
     def measure(self) -> "Measured":
         return Measured(self)
 
-    @contextmanager
-    def receipts_held(self) -> Iterator[None]:
-        """The sandbox's one-minute receipt poster does nothing inside (what is due stays due):
-        receipts are the ``receipts`` scenario's, and would land in other scenarios' numbers
-        once their clock moves (or the wall clock passes an earlier scenario's delay)."""
+    def hold_receipts(self) -> None:
+        """From now on, for the rest of the run, the sandbox's one-minute receipt poster does
+        nothing (what is due stays due). Receipts are the ``receipts`` scenario's (which runs
+        before the scenarios that call this); held only while measuring, the receipts of
+        earlier scenarios would be posted in a flood between two measurements (after the
+        journey's day) and spill into the next."""
         from chalicelib.receipts import sandbox_poster
 
-        real = sandbox_poster.post_due
-        sandbox_poster.post_due = lambda now: {}
-        try:
-            yield
-        finally:
-            sandbox_poster.post_due = real
+        if not self.receipts_are_held:
+            sandbox_poster.post_due = lambda now: {}
+            self.receipts_are_held = True
 
     def as_side(self, role: str | None) -> "Side":
         """``with bench.as_side("app"): ...``: the calls this thread makes are billed as ``role``."""

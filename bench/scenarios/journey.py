@@ -13,7 +13,7 @@ two minutes (in two parts, draining after each), then an hour and two minutes, d
 ``GET /v1/journeys/{id}/stats``: everyone entered and ended, nobody waits, and every node's
 counts agree (the judgment's yes = the first SMS's sent, no = its failed).
 
-The sandbox's delivery receipts are held back while this runs (``Bench.receipts_held``):
+The sandbox's delivery receipts are held back (``Bench.hold_receipts``):
 they cost the same per message whatever runs the journey, are measured by the ``receipts``
 scenario, and would otherwise land in the day the clock moves.
 
@@ -75,6 +75,7 @@ def check(stats: dict[str, Any], users: int) -> dict[str, int]:
 
 @scenario("journey", unit="user-step", default_size=2_000, tiny_size=30, baselines=("naive",))
 def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = None) -> dict[str, Any]:
+    bench.hold_receipts()
     workspace_id, key = bench.workspace("bench-journey")
     users = seed_profiles(workspace_id, size, progress, "journey")
     audience_id = write_audience(workspace_id, users)
@@ -84,7 +85,7 @@ def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = 
     bench.call("PUT", f"/v1/journeys/{jid}/graph", key,
                {**graph(audience_id, template_a, template_b), "revision": journey["revision"]})
     bar = progress.add_task("journey: steps", total=4)
-    with bench.receipts_held(), bench.measure() as measured:
+    with bench.measure() as measured:
         published = bench.call("POST", f"/v1/journeys/{jid}/publish", key)
         assert published["status"] == "running", published
         bench.drain(timeout=1800)
