@@ -37,6 +37,10 @@ def table(results: dict[str, Any]) -> str:
         rows.append(f"| {name} | {r['unit']} | {r['units']:,} | {r['per_second'] or '-'} | {r['requests_per_unit']} | "
                     f"{r['wru_per_unit']} | {r['rru_per_unit']} | {r['cost_per_million_usd']} | "
                     f"{ratio if ratio is not None else '-'} |")
+    for name, r in results["scenario"].items():
+        if "p50_ms" in r:
+            rows.append(f"\n{name}: event to first send p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms "
+                        f"(moto-bound, indicative)")
     return "\n".join(rows)
 
 
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=LATEST)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    names = args.scenarios or list(scenarios)
+    names = [name for name in scenarios if name in args.scenarios] or list(scenarios)  # always in report order
 
     from rich.progress import Progress
 
@@ -72,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 spec = scenarios[name]
                 size = spec.tiny_size if args.tiny else (args.size or spec.default_size)
-                result = spec.run(bench, size, args.seed, progress)
+                extra = {"baseline": args.baseline} if spec.baselines else {}
+                result = spec.run(bench, size, args.seed, progress, **extra)
                 result = {"unit": spec.unit, **result}
                 if args.baseline and spec.baselines:
                     result.setdefault("baseline_ratio", None)

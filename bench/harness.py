@@ -21,6 +21,7 @@ class Bench:
         self.meter: Meter | None = None
         self.workers = workers
         self.api_requests = 0
+        self.receipts_are_held = False
 
     def start(self) -> "Bench":
         import os
@@ -64,7 +65,13 @@ class Bench:
 
     def drain(self, timeout: float = 600) -> None:
         if not self.stack.pump.drain(timeout=timeout):
-            raise AssertionError(f"the queues did not drain within {timeout:g} s")
+            from chalicelib import aws
+
+            held = {b.url.rsplit("/", 1)[-1]: aws.sqs().get_queue_attributes(QueueUrl=b.url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"] for b in self.stack.pump.bindings}
+            raise AssertionError(f"the queues did not drain within {timeout:g} s: "
+                                 f"{ {q: a for q, a in held.items() if any(v != '0' for v in a.values())} }")
 
     def advance(self, seconds: float) -> dict[str, Any]:
         """POST /_local/clock: move time, run what became due, drain."""
@@ -72,8 +79,47 @@ class Bench:
         answer.raise_for_status()
         return dict(answer.json())
 
+    def advance_by(self, seconds: float, part: float = 12 * 3600, timeout: float = 1800) -> None:
+        """Move the clock ``seconds`` in parts (the one-minute schedule takes at most a day of
+        due minutes per run), draining after each."""
+        while seconds > 0:
+            step = min(seconds, part)
+            self.advance(step)
+            self.drain(timeout)
+            seconds -= step
+
     def measure(self) -> "Measured":
         return Measured(self)
+
+    def hold_receipts(self) -> None:
+        """From now on, for the rest of the run, the sandbox's one-minute receipt poster does
+        nothing (what is due stays due). Receipts are the ``receipts`` scenario's (which runs
+        before the scenarios that call this); held only while measuring, the receipts of
+        earlier scenarios would be posted in a flood between two measurements (after the
+        journey's day) and spill into the next."""
+        from chalicelib.receipts import sandbox_poster
+
+        if not self.receipts_are_held:
+            sandbox_poster.post_due = lambda now: {}
+            self.receipts_are_held = True
+
+    def as_side(self, role: str | None) -> "Side":
+        """``with bench.as_side("app"): ...``: the calls this thread makes are billed as ``role``."""
+        return Side(self, role)
+
+
+class Side:
+    def __init__(self, bench: Bench, role: str | None):
+        self.bench, self.role = bench, role
+
+    def __enter__(self) -> None:
+        assert self.bench.meter is not None
+        self.before = getattr(self.bench.meter._local, "role", None)
+        self.bench.meter._local.role = self.role
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.bench.meter is not None
+        self.bench.meter._local.role = self.before
 
 
 class Measured:

@@ -32,8 +32,8 @@ def test_the_events_benchmark_runs_and_counts_requests(tmp_path):
 def test_make_bench_runs_every_scenario_at_a_tiny_size_with_the_stable_keys(tmp_path):
     """`python -m bench --tiny`: the local stack in process, every scenario, the pinned JSON keys."""
     out = tmp_path / "latest.json"
-    result = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--no-progress", "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--baseline", "naive", "--no-progress",
+                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["cpu_count"] >= 1 and len(report["git_commit"]) in (40, 7) or report["git_commit"] == "unknown"
@@ -46,6 +46,19 @@ def test_make_bench_runs_every_scenario_at_a_tiny_size_with_the_stable_keys(tmp_
         assert scenario["requests_per_unit"] > 0 and scenario["cost_per_million_usd"] > 0, name
     assert report["scenario"]["events"]["wru_per_unit"] <= 3.0      # issue 11's target
     assert "| events | event |" in result.stdout
+    # The task reconciles with everyone sent; the journey's counts agree node by node (the
+    # scenarios assert it and report what they checked); the trigger reports its latency.
+    task, journey, trigger = (report["scenario"][name] for name in ("task", "journey", "trigger"))
+    assert task["reconciliation"] == {"targeted": 50, "sent": 50, "dropped": 0, "failed": 0, "pending": 0}
+    assert journey["users"] == 30 and journey["user_steps"] == 6 * 30 + journey["yes"]
+    assert journey["yes"] + journey["no"] == 30
+    assert trigger["units"] == 10 and 0 < trigger["p50_ms"] <= trigger["p95_ms"]
+    for name in ("task", "journey"):  # --baseline naive: its numbers beside ours, and the ratio of costs
+        baseline = report["scenario"][name]["baseline"]
+        assert baseline["name"] == "naive" and "not product code" in baseline["design"]
+        assert baseline["wru_per_unit"] == 1.0 and baseline["sqs_requests_per_unit"] == 3.0
+        assert report["scenario"][name]["baseline_ratio"] == round(
+            baseline["cost_per_million_usd"] / report["scenario"][name]["cost_per_million_usd"], 2)
 
 
 def test_the_journey_benchmark_runs_and_keeps_cohort_steps_under_the_write_target(tmp_path):
@@ -57,3 +70,10 @@ def test_the_journey_benchmark_runs_and_keeps_cohort_steps_under_the_write_targe
     assert report["user_steps"] == 5 * 1500
     assert report["cohorts"]["wru_per_unit"] <= 0.05  # issue 15's target for non-send nodes
     assert report["naive_baseline"]["wru_per_unit"] == 1.0 and report["naive_baseline"]["sqs_requests_per_unit"] == 3.0
+
+
+def test_the_trigger_latency_percentiles_are_nearest_rank():
+    from bench.scenarios.trigger import percentile
+
+    latencies = [float(ms) for ms in range(1, 101)]  # 1..100 ms
+    assert (percentile(latencies, 50), percentile(latencies, 95), percentile([7.0], 95)) == (50.0, 95.0, 7.0)

@@ -2,7 +2,8 @@
 
 A scenario is a function ``run(bench, size, seed, progress) -> dict`` registered with its
 unit, its default size (under 10 minutes on 2 cores) and the tiny size the test suite
-runs so the benchmark cannot rot.
+runs so the benchmark cannot rot. A scenario with ``baselines`` also takes
+``baseline=`` (None, or "naive" for ``--baseline naive``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,6 @@ def scenario(name: str, unit: str, default_size: int, tiny_size: int, baselines:
 
 
 def load() -> dict[str, Scenario]:
-    from bench.scenarios import events, audience, send  # noqa: F401,I001 - registers them, in report order
+    from bench.scenarios import events, audience, send, task, journey, trigger  # noqa: F401,I001 - registers them, in report order
 
     return SCENARIOS
