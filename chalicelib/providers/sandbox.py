@@ -59,6 +59,9 @@ class SandboxProvider(Provider):
     channels = CHANNELS
     max_batch = 100
     supports_idempotency_key = True
+    # Its receipts name our message key (``receipts.sandbox_poster``): the sender writes no
+    # ``by_provider_id`` index entry for its messages (1 WRU a message saved).
+    receipts_name_message_key = True
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         rate = float(self.config.settings.get("failure_rate") or 0)

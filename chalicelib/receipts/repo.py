@@ -62,6 +62,7 @@ def _stored(item: MessageItem) -> Stored:
         status=item.status, version=int(item.version),
         history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
         counted=frozenset(item.counted or ()), click_keys=frozenset(item.click_keys or ()), owners=owners,
+        provider=item.provider,
     )
 
 

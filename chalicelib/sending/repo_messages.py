@@ -152,6 +152,7 @@ class OutcomeWrite:
     campaign_id: str | None = None
     counted: frozenset[str] = frozenset()  # what the record had counted when read (a resend's)
     batch: str | None = None               # the provider batch's token: its counting transaction counts this
+    indexed: bool = True                   # False: the provider's receipts name our key, no by_provider_id entry
 
 
 def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
@@ -163,8 +164,9 @@ def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
         MessageItem.reason.set(w.reason) if w.reason else MessageItem.reason.remove(),
     ]
     if w.provider_message_id:
-        actions += [MessageItem.provider_message_id.set(w.provider_message_id),
-                    MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}")]
+        actions.append(MessageItem.provider_message_id.set(w.provider_message_id))
+        if write.indexed:
+            actions.append(MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}"))
     if w.cost is not None:
         actions.append(MessageItem.cost.set(w.cost))
     return actions, (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)

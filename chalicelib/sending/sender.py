@@ -387,6 +387,7 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         raise RuntimeError(f"provider {provider.kind} answered {len(results)} results for {len(outgoing)} messages")
     at = clock.iso(now)
     batch = uuid.uuid4().hex  # this provider call's outcomes are counted together, once
+    indexed = not getattr(provider, "receipts_name_message_key", False)  # else its receipts name our key
     writes = []
     for claim, result in zip(won, results):
         previous = records.get(claim.key)
@@ -395,7 +396,8 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         written = rules.after_call(history, result.outcome, at, reason=result.reason,
                                    provider_message_id=result.provider_message_id, cost=cost)
         writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now,
-                                        claim.meta.campaign_id, previous.counted if previous else frozenset(), batch))
+                                        claim.meta.campaign_id, previous.counted if previous else frozenset(), batch,
+                                        indexed))
         if written.status == "queued":
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
