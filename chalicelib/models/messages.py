@@ -13,7 +13,8 @@ conditional put), so "one message per key" is a DynamoDB condition.
 
 Sparse keys-only index ``by_provider_id``: ``provider_key`` =
 "<ws>#<provider name>#<provider_message_id>", written only once the provider accepted the
-message, so receipts find the message; the index costs one write unit per message sent.
+message, so receipts find the message; the index costs one write unit per message sent,
+and is not written for providers whose receipts name our message key (the sandbox).
 
 ``sandbox_outbox`` items: pk = "<ws>#sandbox#<idempotency_key>", sk = "outbox", with TTL
 (``expires_at``): what the sandbox provider "delivered", and its planned receipts.

@@ -1,7 +1,8 @@
 """The receipts handler's DynamoDB calls, returning plain data.
 
 * find:  one Query per provider message id on the keys-only ``by_provider_id`` index
-         (GSIs cannot be batch-read), run on a few threads;
+         (GSIs cannot be batch-read), run on a few threads (none for receipts that name
+         our message key: ``applier.apply_keyed``);
 * read:  one BatchGetItem (strongly consistent) for the messages found;
 * write: the batch's changed messages in one transaction (up to 90 a transaction), each
          an UpdateItem conditioned on ``version = :read``, with one ``ADD`` per counter

@@ -1,17 +1,20 @@
 """The sender's DynamoDB calls on the messages table, returning plain data.
 
-Reads are one strongly consistent BatchGetItem per 100 messages. Every write is a
-conditional write on one message (the invariants are conditions, never read-then-write):
+Reads are one BatchGetItem per 100 messages (the sender's eventually consistent: every
+write after it is conditional). Every write is a conditional write on one message (the
+invariants are conditions, never read-then-write):
 
 * claim:   PutItem, ``attribute_not_exists(pk)`` (new) or ``version = :read`` (released or
            crashed claim), status ``claimed`` with a token and a lease;
-* outcome: UpdateItem, ``claim_token = :mine AND status = claimed``;
+* outcome: UpdateItem, ``claim_token = :mine AND status = claimed``, a plain write naming
+           its provider batch (``count_batch``); the batch's counters then move in one
+           transaction (``count_outcomes``), or message by message after a crash
+           (``recover_counts``), each exactly once;
 * drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
 * give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
 
-A write that gives a message a final status (outcome, drop, give up) is a transaction
-with the counters it increments (``counters``): a counter moves if and only if the status
-does, whatever crashes or redeliveries happen (TransactWriteItems: twice the write units).
+Drops and give-ups are transactions with the counters they increment (``counters``): a
+counter moves if and only if the status does (TransactWriteItems: twice the write units).
 
 Conditional writes cannot be batched (BatchWriteItem takes no conditions; a transaction
 costs twice the units and fails as a whole), so they run on a few threads.

@@ -11,8 +11,10 @@ Per batch of queue records:
    status and reason), or defer (re-queued with a delay);
 3. per provider batch: take permits under the provider's rate limit (one conditional
    write; messages without a permit are retried when the window ends, unclaimed), claim
-   each message (conditional write), call the provider once for the messages claimed, write each outcome (sent with id and cost, failed with the
-   provider's reason, or released for a retry).
+   each message (conditional write), call the provider once for the messages claimed,
+   write each outcome (sent with id and cost, failed with the provider's reason, or
+   released for a retry: a plain conditional update each), then count the batch's
+   outcomes in one transaction (a crash before it: the redelivery counts them, once).
 
 A record is reported for redelivery (``Report.retry``, seconds to wait) when any of its
 messages was retryable, lost a claim race, or waits for a live claim. An exception from a
