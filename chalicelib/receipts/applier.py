@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib import clock, dynamo, logs
+from chalicelib.providers import sandbox
 from chalicelib.receipts import apply as rules
 from chalicelib.receipts import queue
 from chalicelib.receipts import repo
@@ -61,6 +62,9 @@ def apply_batch(messages: Sequence[ReceiptsMessage], now: datetime) -> Applied:
 
 def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[QueuedReceipt, int]], now: datetime,
                    done: Applied) -> None:
+    receipts = _by_key_inside_id(workspace_id, provider, receipts, now, done)
+    if not receipts:
+        return
     keys = repo.find(workspace_id, provider, [r.provider_message_id for r, _ in receipts])
     unmatched = [(r, attempt) for r, attempt in receipts if r.provider_message_id not in keys]
     _put_back(workspace_id, provider, unmatched, done)
@@ -70,6 +74,27 @@ def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[Queued
             per_message[keys[r.provider_message_id]].append(
                 rules.Incoming(r.status, r.at, r.reason, r.address, r.url))
     _write_changes(per_message, repo.read(list(per_message)), now, done)
+
+
+def _by_key_inside_id(workspace_id: str, provider: str, receipts: list[tuple[QueuedReceipt, int]], now: datetime,
+                      done: Applied) -> list[tuple[QueuedReceipt, int]]:
+    """Apply by key the receipts whose provider id carries our message key (the sandbox's
+    ids: its messages have no ``by_provider_id`` entry); returns the others."""
+    keyed: dict[int, list[KeyedReceipt]] = defaultdict(list)
+    rest = []
+    for receipt, attempt in receipts:
+        key = sandbox.message_key_of(receipt.provider_message_id)
+        if key is None:
+            rest.append((receipt, attempt))
+        else:
+            keyed[attempt].append(KeyedReceipt(message_key=key, status=receipt.status, at=receipt.at, url=receipt.url,
+                                               reason=receipt.reason, address=receipt.address))
+    if keyed:
+        apply_keyed([MessageReceipts(workspace_id=workspace_id, provider=provider, receipts=found[i:i + queue.MAX_PER_MESSAGE],
+                                     attempt=attempt)
+                     for attempt, found in keyed.items() for i in range(0, len(found), queue.MAX_PER_MESSAGE)],
+                    now, done)
+    return rest
 
 
 def apply_keyed(messages: Sequence[MessageReceipts], now: datetime, done: Applied | None = None) -> Applied:

@@ -74,3 +74,21 @@ def test_a_keyed_receipt_for_a_message_still_claimed_is_put_back_not_lost(app, w
     assert [(m.type, m.provider, m.attempt, m.receipts[0].status) for m in put_back] == [
         ("message_receipts", "sbx", 1, "delivered")]
     assert status_of(key) == "claimed"
+
+
+def test_a_receipt_naming_only_the_sandboxs_id_finds_its_message_without_the_index(api, app, workspace, drain, at,
+                                                                                    through_the_app):
+    secret = put_sandbox(api, workspace)
+    send_through_the_sandbox(workspace.id, "u1")
+    drain()
+    key = message_of(workspace.id, "u1")
+    item = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    assert item.provider_key is None
+
+    body = receipts_body({"provider_message_id": item.provider_message_id, "status": "delivered",
+                          "at": "2026-11-26T09:00:05Z"})
+    assert api.post(f"/v1/receipts/sbx?ws={workspace.id}", raw=body, headers=signed(secret, body)).status == 200
+    drain()
+
+    assert status_of(key) == "delivered"
+    assert counters.read(workspace.id, "task#t1")["delivered"] == 1
