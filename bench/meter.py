@@ -6,8 +6,11 @@ request context, ``after-call`` records the call with its parsed answer. A call 
 attributed to the *side* that made it, from the thread: inside a queue handler
 (``handler``, the meter wraps ``app.handler_map``), the pump standing in for
 Lambda's SQS poller (``event_source``), the scheduler (``schedule``), the API server's
-request threads (``api``), the app's own worker pools (``app``), or the benchmark's own driver and setup
-(``driver``, never billed). Units: DynamoDB read and write units are computed from item sizes (moto does
+request threads (``api``), the app's own worker pools (``app``), the benchmark's own driver and setup
+(``driver``, never billed), or the ``provider``: calls the sandbox provider makes for itself
+(its outbox and due items, by their keys, from any thread, and the schedule that posts its
+receipts) stand in for a real provider's work, paid in its fee, so they are reported apart
+(``provider_side``) and excluded from our cost. Units: DynamoDB read and write units are computed from item sizes (moto does
 not report ConsumedCapacity), SQS billed requests from 64 KB payload chunks. See
 bench/README.md for the rules.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -29,6 +33,46 @@ from bench.item_size import KB, READ_BLOCK, item_bytes
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = Path(__file__).with_name("prices.json")
 BILLED_SIDES = ("api", "handler", "event_source", "schedule", "app")
+PROVIDER_SIDE = "provider"
+# Key prefixes and handlers of the sandbox provider's own work (a real provider's, paid in its fee).
+PROVIDER_KEY_MARKS = ("#sandbox#", "sandbox_due#")
+PROVIDER_HANDLERS = frozenset({"post_sandbox_receipts"})
+
+
+def _keys_of(op: str, params: dict[str, Any]) -> list[str]:
+    """The partition key values a DynamoDB call names (for attributing it to a side)."""
+    found: list[str] = []
+
+    def add(item: Any) -> None:
+        if isinstance(item, dict) and isinstance(item.get("pk"), dict) and "S" in item["pk"]:
+            found.append(item["pk"]["S"])
+
+    add(params.get("Key"))
+    add(params.get("Item"))
+    for value in (params.get("ExpressionAttributeValues") or {}).values() if op == "Query" else ():
+        if isinstance(value, dict) and "S" in value:
+            found.append(value["S"])
+    for requests in (params.get("RequestItems") or {}).values():
+        if isinstance(requests, dict):  # BatchGetItem
+            for key in requests.get("Keys", []):
+                add(key)
+        else:  # BatchWriteItem
+            for request in requests:
+                add(request.get("PutRequest", {}).get("Item"))
+                add(request.get("DeleteRequest", {}).get("Key"))
+    for entry in params.get("TransactItems") or []:
+        body = next(iter(entry.values()))
+        add(body.get("Key"))
+        add(body.get("Item"))
+    return found
+
+
+def is_provider_call(service: str, op: str, params: dict[str, Any]) -> bool:
+    """A DynamoDB call on the sandbox's own items only (its outbox, its due items)."""
+    if service != "dynamodb":
+        return False
+    keys = _keys_of(op, params)
+    return bool(keys) and all(any(mark in k for mark in PROVIDER_KEY_MARKS) for k in keys)
 
 
 def load_prices() -> dict[str, Any]:
@@ -72,6 +116,15 @@ class Units:
     indexes: dict[str, list[tuple[list[str], bool]]]
     sqs_chunk: int = 65536
 
+    def _index_updates(self, table: str, params: dict[str, Any]) -> float:
+        """Index entries an update writes or removes: 1 WRU per keys-only index whose key
+        attribute the update expression names (the item's size for an ALL projection is not
+        known here: 1 as well)."""
+        names = set((params.get("ExpressionAttributeNames") or {}).values())
+        expression = params.get("UpdateExpression") or ""
+        return sum(1 for keys, _ in self.indexes.get(table, [])
+                   if all(k in names or re.search(rf"\b{re.escape(k)}\b", expression) for k in keys))
+
     def _write(self, table: str, item: dict[str, Any], tx: bool) -> float:
         kb = max(1, math.ceil(item_bytes(item) / KB))
         extra = sum(kb if whole else 1 for keys, whole in self.indexes.get(table, []) if all(k in item for k in keys))
@@ -89,6 +142,8 @@ class Units:
             elif op in ("UpdateItem", "DeleteItem"):
                 returned = answer.get("Attributes")
                 u["wru"] += max(1, math.ceil(item_bytes(returned) / KB)) if returned else 1
+                if op == "UpdateItem":
+                    u["wru"] += self._index_updates(params["TableName"], params)
             elif op == "BatchWriteItem":
                 for table, requests in params["RequestItems"].items():
                     for r in requests:
@@ -98,6 +153,8 @@ class Units:
                 for entry in params["TransactItems"]:
                     kind, body = next(iter(entry.items()))
                     u["wru"] += self._write(body["TableName"], body["Item"], True) if kind == "Put" else 2
+                    if kind == "Update":
+                        u["wru"] += self._index_updates(body["TableName"], body)
             elif op == "GetItem":
                 u["rru"] += self._read(item_bytes(answer.get("Item") or {}), bool(params.get("ConsistentRead")))
             elif op == "BatchGetItem":
@@ -143,6 +200,7 @@ class Meter:
     calls: list[Call] = field(default_factory=list)
     invocations: list[tuple[str, float]] = field(default_factory=list)   # (function, seconds)
     api_requests: int = 0
+    provider_invocations: int = 0
     _local: threading.local = field(default_factory=threading.local)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -188,9 +246,12 @@ class Meter:
         if op in ("GetQueueUrl", "GetQueueAttributes"):
             return  # the cloud passes queue URLs in the environment; attributes are the pump's bookkeeping
         side = self.side()
+        params = context.get("bench_params", {})
+        if side != "driver" and is_provider_call(service, op, params):
+            side = PROVIDER_SIDE
         if side == "event_source" and op == "ReceiveMessage" and not parsed.get("Messages"):
             return  # Lambda's idle long polls are billed, but not per unit of work
-        units = self.units.of(service, op, context.get("bench_params", {}), parsed or {})
+        units = self.units.of(service, op, params, parsed or {})
         with self._lock:
             self.calls.append(Call(side, service, op, units))
 
@@ -204,7 +265,7 @@ class Meter:
             inner = app.handler_map[source.name]
 
             def invoke(event: Any, context: Any, inner: Callable[..., Any] = inner, name: str = source.name) -> Any:
-                self._local.role = "handler"
+                self._local.role = PROVIDER_SIDE if name in PROVIDER_HANDLERS else "handler"
                 started = time.perf_counter()
                 try:
                     return inner(event, context)
@@ -212,7 +273,10 @@ class Meter:
                     self._local.role = None
                     if self.active:
                         with self._lock:
-                            self.invocations.append((name, time.perf_counter() - started))
+                            if name in PROVIDER_HANDLERS:
+                                self.provider_invocations += 1
+                            else:
+                                self.invocations.append((name, time.perf_counter() - started))
 
             app.handler_map[source.name] = invoke
 
@@ -222,6 +286,7 @@ class Meter:
             self.calls.clear()
             self.invocations.clear()
             self.api_requests = 0
+            self.provider_invocations = 0
 
     def summary(self, units_of_work: int, seconds: float, api_requests: int = 0) -> dict[str, Any]:
         """Per-unit requests, units and cost; the stable JSON keys of `make bench`."""
@@ -246,6 +311,16 @@ class Meter:
         }
         duration_cost = gb_s * lam["gb_second"]
         total = sum(cost.values())
+        theirs = [c for c in self.calls if c.side == PROVIDER_SIDE]
+        provider_side = {
+            "requests_per_unit": round(len(theirs) / n, 5),
+            "requests_per_unit_by_operation": {k: round(v / n, 5) for k, v in sorted(
+                Counter(f"{c.service}.{c.op}" for c in theirs).items())},
+            "wru_per_unit": round(sum(c.units.get("wru", 0) for c in theirs) / n, 5),
+            "rru_per_unit": round(sum(c.units.get("rru", 0) for c in theirs) / n, 5),
+            "lambda_invocations": self.provider_invocations,
+            "note": "the sandbox provider's own work (a real provider's, in its fee): not in cost_per_million_usd",
+        }
         return {
             "units": units_of_work,
             "seconds": round(seconds, 2),
@@ -262,6 +337,7 @@ class Meter:
             "cost_per_million_usd": round(total / n * 1e6, 4),
             "cost_per_million_usd_by_part": {k: round(v / n * 1e6, 4) for k, v in cost.items()},
             "lambda_duration_cost_per_million_usd": round(duration_cost / n * 1e6, 4),
+            "provider_side": provider_side,
             "note": ("cost_per_million_usd counts requests and units (stable); Lambda duration is measured on "
                      "moto and reported apart (lambda_duration_cost_per_million_usd, indicative only)"),
         }

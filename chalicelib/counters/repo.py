@@ -213,3 +213,56 @@ def _commit_part(updates: Sequence[CountedUpdate], live: list[int], written: lis
             written[i] = True
         return
     raise RuntimeError("counters: the transaction kept conflicting")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What one message adds to its owners' counters (no message write with it)."""
+
+    workspace_id: str
+    owners: tuple[str, ...]
+    deltas: Mapping[str, float]
+    at: datetime
+
+
+def summed(counts: Sequence[Counts]) -> dict[tuple[str, str, str], tuple[dict[str, float], datetime]]:
+    """The increments of many messages summed per (workspace, owner, hour)."""
+    sums: dict[tuple[str, str, str], tuple[dict[str, float], datetime]] = {}
+    for c in counts:
+        if not c.deltas:
+            continue
+        for owner in c.owners:
+            key = (c.workspace_id, owner, hour_of(c.at))
+            deltas, _ = sums.setdefault(key, (defaultdict(int), c.at))
+            for name, value in c.deltas.items():
+                deltas[name] += value
+    return sums
+
+
+class Refused(Exception):
+    """The head update's condition failed: nothing was written."""
+
+
+def commit_with(item: Any, actions: list[Any], condition: Any, counts: Sequence[Counts]) -> None:
+    """One transaction: a conditional update of ``item`` and the summed increments of
+    ``counts`` (one shard update per owner and hour). ``Refused`` when the condition fails;
+    conflicts with concurrent transactions are retried."""
+    sums = summed(counts)
+    if len(sums) + 1 > TRANSACTION_ITEMS:
+        raise ValueError("too many counter owners for one transaction")
+    for attempt in range(TRANSACTION_TRIES):
+        try:
+            with dynamo.transaction() as tx:
+                tx.update(item, actions=actions, condition=condition)
+                for (workspace_id, owner, _), (deltas, at) in sums.items():
+                    add_to_transaction(tx, workspace_id, [owner], deltas, at)
+            return
+        except TransactWriteError as error:
+            reasons = list(error.cancellation_reasons or [])
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise Refused() from None
+            if dynamo.is_retryable(error):
+                dynamo.backoff(attempt)
+                continue
+            raise
+    raise RuntimeError("counters: the transaction kept conflicting")

@@ -13,7 +13,8 @@ conditional put), so "one message per key" is a DynamoDB condition.
 
 Sparse keys-only index ``by_provider_id``: ``provider_key`` =
 "<ws>#<provider name>#<provider_message_id>", written only once the provider accepted the
-message, so receipts find the message; the index costs one write unit per message sent.
+message, so receipts find the message; the index costs one write unit per message sent,
+and is not written for providers whose receipts name our message key (the sandbox).
 
 ``sandbox_outbox`` items: pk = "<ws>#sandbox#<idempotency_key>", sk = "outbox", with TTL
 (``expires_at``): what the sandbox provider "delivered", and its planned receipts.
@@ -22,6 +23,10 @@ message, so receipts find the message; the index costs one write unit per messag
 one-minute schedule that posts the sandbox's receipts reads them all), sk = "<due time>#<digest
 of its outbox pks>", ``outbox_pks``: the sandbox's next receipts to post for up to 100
 messages due then (sandbox only, never in production paths).
+
+``count_batch`` items: pk = "<ws>#countbatch#<token>", sk = "batch": a provider batch's
+counting (its messages' outcomes are plain updates naming the token; the counters move
+once per batch, with this item, in one transaction).
 
 ``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``, ``campaign#<id>``,
 ``journey#<id>``), sk = "<UTC hour>#<shard>" (a journey's: "<UTC hour>#node#<node id>#<shard>"):
@@ -92,6 +97,19 @@ class MessageItem(MessagesTableItem, discriminator="message"):
     counted = UnicodeSetAttribute(null=True)        # counters already incremented for it (counters.counting)
     click_keys = UnicodeSetAttribute(null=True)     # digests of the distinct clicks counted (bounded)
     counter_owners = UnicodeSetAttribute(null=True)  # task#.. / journey#..#node#.. / campaign#.. it counts for
+    count_batch = UnicodeAttribute(null=True)       # the provider batch whose counting transaction counts its outcome
+    batch_counts = UnicodeSetAttribute(null=True)   # what that transaction counts for it (targeted, sent | failed)
+
+
+class CountBatchItem(MessagesTableItem, discriminator="count_batch"):
+    """The counting of one provider batch's outcomes (``sending.repo_messages.count_outcomes``):
+    ``state`` "recorded" once the batch's counters were added in one transaction; else the
+    keys (short digests) of its messages counted one by one by redeliveries after a crash
+    (``counted_keys``). Expires after the sends queue's retention."""
+
+    state = UnicodeAttribute(null=True)
+    counted_keys = UnicodeSetAttribute(null=True)
+    expires_at = NumberAttribute()
 
 
 class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):

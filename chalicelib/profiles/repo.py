@@ -95,10 +95,12 @@ def profile_item(record: ProfileRecord) -> ProfileItem:
 
 # --- profiles ------------------------------------------------------------------------------
 
-def read_profiles(workspace_id: str, users: Sequence[str]) -> dict[str, ProfileRecord]:
-    """The stored profiles of these users (BatchGetItem, strongly consistent), by user id."""
+def read_profiles(workspace_id: str, users: Sequence[str], *, consistent: bool = True) -> dict[str, ProfileRecord]:
+    """The stored profiles of these users (BatchGetItem, strongly consistent unless asked
+    otherwise: half the read units), by user id."""
     table = settings.table("profiles")
-    raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]})[table]
+    raw = dynamo.batch_get({table: [dynamo.key(user_pk(workspace_id, u), PROFILE_SK) for u in users]},
+                           consistent=consistent)[table]
     return {item.user_id: _record(item) for item in map(ProfileItem.from_raw_data, raw)}
 
 

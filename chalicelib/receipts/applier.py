@@ -12,8 +12,9 @@ A receipt whose message is not found yet (it can arrive before the sender's outc
 is put back on the queue with a growing delay, ``MAX_ATTEMPTS`` times, then dropped with a
 log line.
 
-Receipts addressed by message key (``apply_keyed``: clicks on per-recipient short links)
-skip the lookup by provider id; one whose message is not recorded as sent yet (still
+Receipts addressed by message key (``apply_keyed``: clicks on per-recipient short links,
+and a provider's receipts that name our key, the sandbox's, only for that provider's
+messages) skip the lookup by provider id; one whose message is not recorded as sent yet (still
 claimed: the click came between the provider call and the outcome write) is put back the
 same way, so the sender's outcome write is never beaten to the record.
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib import clock, dynamo, logs
+from chalicelib.providers import sandbox
 from chalicelib.receipts import apply as rules
 from chalicelib.receipts import queue
 from chalicelib.receipts import repo
@@ -60,6 +62,9 @@ def apply_batch(messages: Sequence[ReceiptsMessage], now: datetime) -> Applied:
 
 def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[QueuedReceipt, int]], now: datetime,
                    done: Applied) -> None:
+    receipts = _by_key_inside_id(workspace_id, provider, receipts, now, done)
+    if not receipts:
+        return
     keys = repo.find(workspace_id, provider, [r.provider_message_id for r, _ in receipts])
     unmatched = [(r, attempt) for r, attempt in receipts if r.provider_message_id not in keys]
     _put_back(workspace_id, provider, unmatched, done)
@@ -71,24 +76,51 @@ def _apply_account(workspace_id: str, provider: str, receipts: list[tuple[Queued
     _write_changes(per_message, repo.read(list(per_message)), now, done)
 
 
+def _by_key_inside_id(workspace_id: str, provider: str, receipts: list[tuple[QueuedReceipt, int]], now: datetime,
+                      done: Applied) -> list[tuple[QueuedReceipt, int]]:
+    """Apply by key the receipts whose provider id carries our message key (the sandbox's
+    ids: its messages have no ``by_provider_id`` entry); returns the others."""
+    keyed: dict[int, list[KeyedReceipt]] = defaultdict(list)
+    rest = []
+    for receipt, attempt in receipts:
+        key = sandbox.message_key_of(receipt.provider_message_id)
+        if key is None:
+            rest.append((receipt, attempt))
+        else:
+            keyed[attempt].append(KeyedReceipt(message_key=key, status=receipt.status, at=receipt.at, url=receipt.url,
+                                               reason=receipt.reason, address=receipt.address))
+    if keyed:
+        apply_keyed([MessageReceipts(workspace_id=workspace_id, provider=provider, receipts=found[i:i + queue.MAX_PER_MESSAGE],
+                                     attempt=attempt)
+                     for attempt, found in keyed.items() for i in range(0, len(found), queue.MAX_PER_MESSAGE)],
+                    now, done)
+    return rest
+
+
 def apply_keyed(messages: Sequence[MessageReceipts], now: datetime, done: Applied | None = None) -> Applied:
     """Apply receipts addressed by message key (see the module's docstring)."""
     done = done or Applied()
-    by_workspace: dict[str, list[tuple[KeyedReceipt, int]]] = defaultdict(list)
+    by_workspace: dict[tuple[str, str | None], list[tuple[KeyedReceipt, int]]] = defaultdict(list)
     for message in messages:
         for receipt in message.receipts:
             if receipt.pk_sk[0].startswith(message.workspace_id + "#"):
-                by_workspace[message.workspace_id].append((receipt, message.attempt))
+                by_workspace[(message.workspace_id, message.provider)].append((receipt, message.attempt))
             else:
                 done.counts["foreign_key"] += 1
-    for workspace_id, receipts in by_workspace.items():
+    for (workspace_id, provider), receipts in by_workspace.items():
         per_message: dict[tuple[str, str], list[rules.Incoming]] = defaultdict(list)
         for r, _ in receipts:
-            per_message[r.pk_sk].append(rules.Incoming(r.status, r.at, url=r.url))
+            per_message[r.pk_sk].append(rules.Incoming(r.status, r.at, r.reason, r.address, r.url))
         current = repo.read(list(per_message))
+        if provider is not None:  # a provider's receipts reach only the messages it sent
+            foreign = {key for key, stored in current.items() if stored.provider != provider}
+            done.counts["foreign_provider"] += len(foreign)
+            current = {key: stored for key, stored in current.items() if key not in foreign}
+            receipts = [(r, attempt) for r, attempt in receipts if r.pk_sk not in foreign]
+            per_message = {key: found for key, found in per_message.items() if key not in foreign}
         unsent = {key for key, stored in current.items() if stored.status not in FINAL}
         later = [(r, attempt) for r, attempt in receipts if r.pk_sk in unsent]
-        _put_back_keyed(workspace_id, later, done)
+        _put_back_keyed(workspace_id, later, done, provider)
         _write_changes({k: v for k, v in per_message.items() if k not in unsent}, current, now, done)
     return done
 
@@ -124,7 +156,8 @@ def _write_changes(per_message: dict[tuple[str, str], list[rules.Incoming]],
     raise RuntimeError(f"{len(pending)} message(s) kept changing while receipts were applied")
 
 
-def _put_back_keyed(workspace_id: str, unsent: list[tuple[KeyedReceipt, int]], done: Applied) -> None:
+def _put_back_keyed(workspace_id: str, unsent: list[tuple[KeyedReceipt, int]], done: Applied,
+                    provider: str | None = None) -> None:
     by_attempt: dict[int, list[KeyedReceipt]] = defaultdict(list)
     for receipt, attempt in unsent:
         if attempt + 1 >= MAX_ATTEMPTS:
@@ -135,7 +168,8 @@ def _put_back_keyed(workspace_id: str, unsent: list[tuple[KeyedReceipt, int]], d
         else:
             by_attempt[attempt + 1].append(receipt)
     for attempt, receipts in by_attempt.items():
-        queue.enqueue([MessageReceipts(workspace_id=workspace_id, receipts=receipts[i:i + queue.MAX_PER_MESSAGE],
+        queue.enqueue([MessageReceipts(workspace_id=workspace_id, provider=provider,
+                                       receipts=receipts[i:i + queue.MAX_PER_MESSAGE],
                                        attempt=attempt) for i in range(0, len(receipts), queue.MAX_PER_MESSAGE)],
                       delay_seconds=retry_delay(attempt - 1))
         done.counts["put_back"] += len(receipts)

@@ -34,6 +34,7 @@ class Stored:
     counted: frozenset[str] = frozenset()
     click_keys: frozenset[str] = frozenset()
     owners: tuple[str, ...] = ()
+    provider: str | None = None   # the provider account that sent it
 
 
 @dataclass(frozen=True)

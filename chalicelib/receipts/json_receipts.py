@@ -1,7 +1,9 @@
 """Callbacks of the ``webhook`` and ``sandbox`` providers: signed JSON receipts.
 
 Body: ``{"receipts": [{"provider_message_id", "status", "at", "reason"?, "address"?,
-"url"?}]}``, at most ``MAX_RECEIPTS``, signed as ``hmac_receipts`` says with the account's
+"url"?, "message_key"?}]}``; ``message_key`` is the key the sender gave the provider
+(``Outgoing.message_key``, in the webhook's body): a receipt naming it is applied by key,
+without the lookup by provider message id, at most ``MAX_RECEIPTS``, signed as ``hmac_receipts`` says with the account's
 secret: ``signing_secret`` for a webhook account, ``receipt_secret`` for a sandbox account
 (generated when the account is created, ``sending.provider_service``). Verified first,
 then parsed; nothing is queued from a request that fails either.
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,6 +25,13 @@ from chalicelib.receipts import secrets
 from chalicelib.receipts.hmac_receipts import verify_receipt_signature
 
 MAX_RECEIPTS = 1000
+
+
+@dataclass(frozen=True)
+class KeyedProviderReceipt(Receipt):
+    """A provider's receipt that also names our message key (applied by key)."""
+
+    message_key: str | None = None
 SECRET_OF_KIND = {"webhook": "signing_secret", "sandbox": "receipt_secret"}
 
 
@@ -32,6 +43,7 @@ class _Receipt(BaseModel):
     reason: str | None = Field(None, max_length=1000)
     address: str | None = Field(None, max_length=320)
     url: str | None = Field(None, max_length=2048)
+    message_key: str | None = Field(None, min_length=3, max_length=1024, pattern=r"^[^|]+\|.+$")
 
 
 class _Body(BaseModel):
@@ -57,7 +69,9 @@ def parse_receipts(body: bytes) -> list[Receipt]:
             at = clock.parse_iso(r.at)
         except clock.BadTime as error:
             raise CallbackMalformed(f"receipts.{index}.at {error}") from None
-        out.append(Receipt(r.provider_message_id, r.status, at, r.reason, r.address, r.url))
+        out.append(KeyedProviderReceipt(r.provider_message_id, r.status, at, r.reason, r.address, r.url,
+                                        r.message_key) if r.message_key else
+                   Receipt(r.provider_message_id, r.status, at, r.reason, r.address, r.url))
     return out
 
 

@@ -52,6 +52,8 @@ class KeyedReceipt(BaseModel):
     status: ReceiptStatus
     at: str
     url: str | None = None
+    reason: str | None = None
+    address: str | None = None
 
     @property
     def pk_sk(self) -> tuple[str, str]:
@@ -62,6 +64,7 @@ class KeyedReceipt(BaseModel):
 class MessageReceipts(BaseModel):
     type: Literal["message_receipts"] = "message_receipts"
     workspace_id: str
+    provider: str | None = None   # a provider's receipts: only for messages it sent (None: our own, clicks)
     receipts: list[KeyedReceipt] = Field(min_length=1, max_length=MAX_PER_MESSAGE)
     attempt: int = 0
 
@@ -93,12 +96,19 @@ RECEIPTS_MESSAGE: TypeAdapter[QueueMessage] = TypeAdapter(ReceiptsQueueMessage)
 
 
 def messages_for(workspace_id: str, provider: str, receipts: list[Receipt],
-                 inbound: list[InboundMessage]) -> list[ReceiptsMessage | InboundMessages]:
-    """What a callback puts on the queue: receipts and inbound messages, 100 a message."""
-    out: list[ReceiptsMessage | InboundMessages] = []
-    for start in range(0, len(receipts), MAX_PER_MESSAGE):
+                 inbound: list[InboundMessage]) -> list[ReceiptsMessage | MessageReceipts | InboundMessages]:
+    """What a callback puts on the queue: receipts and inbound messages, 100 a message;
+    receipts that name our message key go by key (no lookup by provider message id)."""
+    out: list[ReceiptsMessage | MessageReceipts | InboundMessages] = []
+    keyed = [r for r in receipts if getattr(r, "message_key", None)]
+    by_id = [r for r in receipts if not getattr(r, "message_key", None)]
+    for start in range(0, len(by_id), MAX_PER_MESSAGE):
         out.append(ReceiptsMessage(workspace_id=workspace_id, provider=provider,
-                                   receipts=[QueuedReceipt.of(r) for r in receipts[start:start + MAX_PER_MESSAGE]]))
+                                   receipts=[QueuedReceipt.of(r) for r in by_id[start:start + MAX_PER_MESSAGE]]))
+    for start in range(0, len(keyed), MAX_PER_MESSAGE):
+        out.append(MessageReceipts(workspace_id=workspace_id, provider=provider, receipts=[
+            KeyedReceipt(message_key=getattr(r, "message_key"), status=r.status, at=clock.iso(r.at), url=r.url,
+                         reason=r.reason, address=r.address) for r in keyed[start:start + MAX_PER_MESSAGE]]))
     for start in range(0, len(inbound), MAX_PER_MESSAGE):
         out.append(InboundMessages(workspace_id=workspace_id, provider=provider,
                                    messages=[QueuedInbound.of(m) for m in inbound[start:start + MAX_PER_MESSAGE]]))

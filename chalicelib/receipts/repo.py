@@ -1,7 +1,8 @@
 """The receipts handler's DynamoDB calls, returning plain data.
 
 * find:  one Query per provider message id on the keys-only ``by_provider_id`` index
-         (GSIs cannot be batch-read), run on a few threads;
+         (GSIs cannot be batch-read), run on a few threads (none for receipts that name
+         our message key: ``applier.apply_keyed``);
 * read:  one BatchGetItem (strongly consistent) for the messages found;
 * write: the batch's changed messages in one transaction (up to 90 a transaction), each
          an UpdateItem conditioned on ``version = :read``, with one ``ADD`` per counter
@@ -62,6 +63,7 @@ def _stored(item: MessageItem) -> Stored:
         status=item.status, version=int(item.version),
         history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
         counted=frozenset(item.counted or ()), click_keys=frozenset(item.click_keys or ()), owners=owners,
+        provider=item.provider,
     )
 
 

@@ -15,6 +15,10 @@ schedules at the new time; so a jump of a minute posts every receipt planned wit
 and tests drive the whole path by moving the clock and invoking the schedule. In the
 cloud the schedule costs one invocation and four Queries a minute, sandbox or not.
 
+Each receipt names the message by our key (``message_key``, which the sender gave the
+sandbox) as well as by the sandbox's id: the receipts handler reads the message by its key,
+so the sender writes no ``by_provider_id`` index entry for sandbox messages.
+
 Receipts already posted may be posted again (a crash after the POST, or an earlier one
 for the same message still in the window): receipts are idempotent, so that is harmless.
 """
@@ -144,8 +148,8 @@ def _requests(items: list[dict[str, Any]], now_iso: str) -> list[tuple[list[dict
     ``json_receipts.MAX_RECEIPTS`` each): (the outbox items, their receipts) per request."""
     out: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = [([], [])]
     for item in items:
-        mine = [{"provider_message_id": item["provider_message_id"]["S"], "status": r["M"]["status"]["S"],
-                 "at": r["M"]["at"]["S"]} for r in item.get("receipts", {}).get("L", []) if r["M"]["at"]["S"] <= now_iso]
+        mine = [{"provider_message_id": item["provider_message_id"]["S"], "message_key": item["message_key"]["S"],
+                 "status": r["M"]["status"]["S"], "at": r["M"]["at"]["S"]} for r in item.get("receipts", {}).get("L", []) if r["M"]["at"]["S"] <= now_iso]
         if len(out[-1][1]) + len(mine) > MAX_RECEIPTS:
             out.append(([], []))
         out[-1][0].append(item)

@@ -116,7 +116,10 @@ class Record:
     created_at: str | None = None
     campaign_id: str | None = None
     fatigue_counter: str | None = None   # the fatigue counter it holds a place in (sender.release on failure)
-    counted: frozenset[str] = frozenset()  # counters already incremented for it (counters.counting)
+    counted: frozenset[str] = frozenset()  # counters incremented for it, or counted by its batch (counters.counting)
+    count_batch: str | None = None          # the provider batch whose counting transaction counts its outcome
+    batch_counts: frozenset[str] = frozenset()  # what that transaction counts for it
+    cost: float | None = None
 
 
 def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason: str | None) -> tuple[HistoryItem, ...]:
@@ -215,6 +218,17 @@ def decide_claim(record: Record | None, *, idempotent_provider: bool, now: datet
     if idempotent_provider:
         return Resend(version=record.version)
     return GiveUp(version=record.version)
+
+
+def count_wait(record: Record, now: datetime) -> int:
+    """Seconds to wait before counting, from a redelivery, a recorded outcome whose batch
+    is not counted yet (0: count it now): its own invocation may still be counting it
+    until a lease after the outcome."""
+    at = next((h.at for h in reversed(record.history) if h.status in ("sent", "failed")), None)
+    if at is None:
+        return 0
+    left = (datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=LEASE_SECONDS) - now).total_seconds()
+    return max(0, math.ceil(left))
 
 
 def lease_until(now: datetime) -> datetime:

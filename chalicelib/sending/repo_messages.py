@@ -1,17 +1,20 @@
 """The sender's DynamoDB calls on the messages table, returning plain data.
 
-Reads are one strongly consistent BatchGetItem per 100 messages. Every write is a
-conditional write on one message (the invariants are conditions, never read-then-write):
+Reads are one BatchGetItem per 100 messages (the sender's eventually consistent: every
+write after it is conditional). Every write is a conditional write on one message (the
+invariants are conditions, never read-then-write):
 
 * claim:   PutItem, ``attribute_not_exists(pk)`` (new) or ``version = :read`` (released or
            crashed claim), status ``claimed`` with a token and a lease;
-* outcome: UpdateItem, ``claim_token = :mine AND status = claimed``;
+* outcome: UpdateItem, ``claim_token = :mine AND status = claimed``, a plain write naming
+           its provider batch (``count_batch``); the batch's counters then move in one
+           transaction (``count_outcomes``), or message by message after a crash
+           (``recover_counts``), each exactly once;
 * drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
 * give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
 
-A write that gives a message a final status (outcome, drop, give up) is a transaction
-with the counters it increments (``counters``): a counter moves if and only if the status
-does, whatever crashes or redeliveries happen (TransactWriteItems: twice the write units).
+Drops and give-ups are transactions with the counters they increment (``counters``): a
+counter moves if and only if the status does (TransactWriteItems: twice the write units).
 
 Conditional writes cannot be batched (BatchWriteItem takes no conditions; a transaction
 costs twice the units and fails as a whole), so they run on a few threads.
@@ -28,7 +31,7 @@ from chalicelib import aws, clock, dynamo, logs
 from chalicelib.config import settings
 from chalicelib.counters import counting
 from chalicelib.counters import repo as counters_repo
-from chalicelib.models.messages import HistoryEntry, MessageItem
+from chalicelib.models.messages import CountBatchItem, HistoryEntry, MessageItem
 from chalicelib.sending.messages import (
     CLAIMED, HistoryItem, MessageKey, Record, Written, with_history,
 )
@@ -80,11 +83,13 @@ def _counted_write(workspace_id: str, item: MessageItem, *, actions: list[Any] |
         counters_repo.add_to_transaction(tx, workspace_id, owners, decided.deltas, at)
 
 
-def read(keys: Sequence[MessageKey]) -> dict[MessageKey, Record]:
-    """The stored records of these messages (absent: never claimed nor dropped)."""
+def read(keys: Sequence[MessageKey], *, consistent: bool = True) -> dict[MessageKey, Record]:
+    """The stored records of these messages (absent: never claimed nor dropped). The
+    sender reads eventually consistent (half the units): every write it then makes is
+    conditional, so a stale record costs a lost race and a look again, never a second send."""
     table = settings.table("messages")
     by_key = {(k.pk, k.sk): k for k in keys}
-    found = dynamo.batch_get({table: [dynamo.key(pk, sk) for pk, sk in by_key]})[table]
+    found = dynamo.batch_get({table: [dynamo.key(pk, sk) for pk, sk in by_key]}, consistent=consistent)[table]
     records: dict[MessageKey, Record] = {}
     for raw in found:
         item = MessageItem.from_raw_data(raw)
@@ -100,7 +105,8 @@ def _record(item: MessageItem) -> Record:
         history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
         provider_message_id=item.provider_message_id, created_at=item.created_at,
         campaign_id=item.campaign_id, fatigue_counter=item.fatigue_counter,
-        counted=frozenset(item.counted or ()),
+        counted=frozenset(item.counted or ()), count_batch=item.count_batch,
+        batch_counts=frozenset(item.batch_counts or ()), cost=float(item.cost) if item.cost is not None else None,
     )
 
 
@@ -148,6 +154,8 @@ class OutcomeWrite:
     now: datetime
     campaign_id: str | None = None
     counted: frozenset[str] = frozenset()  # what the record had counted when read (a resend's)
+    batch: str | None = None               # the provider batch's token: its counting transaction counts this
+    indexed: bool = True                   # False: the provider's receipts name our key, no by_provider_id entry
 
 
 def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
@@ -159,8 +167,9 @@ def _outcome_actions(write: OutcomeWrite) -> tuple[list[Any], Any]:
         MessageItem.reason.set(w.reason) if w.reason else MessageItem.reason.remove(),
     ]
     if w.provider_message_id:
-        actions += [MessageItem.provider_message_id.set(w.provider_message_id),
-                    MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}")]
+        actions.append(MessageItem.provider_message_id.set(w.provider_message_id))
+        if write.indexed:
+            actions.append(MessageItem.provider_key.set(f"{write.key.workspace_id}#{write.provider}#{w.provider_message_id}"))
     if w.cost is not None:
         actions.append(MessageItem.cost.set(w.cost))
     return actions, (MessageItem.claim_token == write.token) & (MessageItem.status == CLAIMED)
@@ -179,30 +188,130 @@ def record_outcome(write: OutcomeWrite) -> bool:
         return False
 
 
+def _outcome_write(job: tuple[OutcomeWrite, list[Any], Any]) -> bool:
+    write, actions, condition = job
+    try:
+        with dynamo.lost_race_on_conflict():
+            MessageItem(write.key.pk, write.key.sk).update(actions=actions, condition=condition)
+        return True
+    except dynamo.LostRace:
+        logs.logger.error("claim lost before its outcome was written", extra={"message": str(write.key)})
+        return False
+
+
 def record_outcomes(writes: Sequence[OutcomeWrite]) -> list[bool]:
-    """The answers of one provider call: the counted ones (sent, failed) in as few
-    transactions as fit, their increments summed per owner (``counters.repo.commit``);
-    releases for a retry (nothing counted) as plain conditional updates. False: the claim
-    is no longer ours."""
-    counted: list[int] = []
-    updates: list[counters_repo.CountedUpdate] = []
-    for i, write in enumerate(writes):
-        decided = counting.on_status(write.written.status, write.counted, cost=write.written.cost)
-        if not decided:
-            continue
+    """The answers of one provider call, one plain conditional UpdateItem per message
+    (``claim_token = :mine AND status = claimed``; 1 WRU, not a transaction's 2). A counted
+    outcome (sent, failed) names the provider batch (``count_batch``) and what its counting
+    transaction counts for it (``batch_counts``); ``counted`` already says so, so receipts
+    never count it again. The counters move once per batch, after these writes
+    (``count_outcomes``). False: the claim is no longer ours."""
+    jobs = []
+    for write in writes:
         actions, condition = _outcome_actions(write)
-        counted.append(i)
-        updates.append(counters_repo.CountedUpdate(
-            MessageItem(write.key.pk, write.key.sk), [*actions, MessageItem.counted.set(set(decided.counted))],
-            condition, write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)), decided.deltas,
-            write.now))
-    done: dict[int, bool] = dict(zip(counted, counters_repo.commit(updates)))
-    plain = [i for i in range(len(writes)) if i not in done]
-    done.update(zip(plain, parallel(record_outcome, [writes[i] for i in plain])))
-    for i, ok in done.items():
-        if not ok and i in counted:
-            logs.logger.error("claim lost before its outcome was written", extra={"message": str(writes[i].key)})
-    return [done[i] for i in range(len(writes))]
+        decided = counting.on_status(write.written.status, write.counted, cost=write.written.cost)
+        if decided:
+            if write.batch is None:
+                raise ValueError("a counted outcome needs its provider batch's token")
+            actions += [MessageItem.counted.set(set(decided.counted)), MessageItem.count_batch.set(write.batch),
+                        MessageItem.batch_counts.set({name for name in decided.deltas if name != "cost"})]
+        jobs.append((write, actions, condition))
+    return parallel(_outcome_write, jobs)
+
+
+BATCH_EXPIRES_DAYS = 15  # longer than the sends queue keeps a message (14 days at most)
+
+
+def batch_pk(workspace_id: str, token: str) -> str:
+    return f"{workspace_id}#countbatch#{token}"
+
+
+def message_digest(key: MessageKey) -> str:
+    """A message's short name in a batch's ``counted_keys``."""
+    return key.idempotency_key[:16]
+
+
+def outcome_counts(write: OutcomeWrite) -> counters_repo.Counts:
+    decided = counting.on_status(write.written.status, write.counted, cost=write.written.cost)
+    return counters_repo.Counts(write.key.workspace_id, tuple(owners_of(write.key, write.campaign_id)),
+                                decided.deltas, write.now)
+
+
+def count_outcomes(workspace_id: str, token: str, writes: Sequence[OutcomeWrite], now: datetime) -> bool:
+    """Count a provider batch's recorded outcomes once: one transaction that creates the
+    batch's item as ``recorded`` (``attribute_not_exists(pk)``) and adds the batch's
+    increments summed per owner and hour (2 WRU + 2 an owner, for the whole batch).
+    False when a redelivery already began counting the batch's messages one by one (after
+    a crash, ``recover_counts``): then nothing is counted here, and the caller has the
+    records redelivered so that each message is counted by that path."""
+    counts = [c for c in map(outcome_counts, writes) if c.deltas]
+    if not counts:
+        return True
+    expires = int(now.timestamp()) + BATCH_EXPIRES_DAYS * 86400
+    try:
+        counters_repo.commit_with(
+            CountBatchItem(batch_pk(workspace_id, token), "batch"),
+            [CountBatchItem.kind.set(CountBatchItem), CountBatchItem.state.set("recorded"),
+             CountBatchItem.expires_at.set(expires)],
+            CountBatchItem.pk.does_not_exist(), counts)
+        return True
+    except counters_repo.Refused:
+        return False
+
+
+@dataclass(frozen=True)
+class BatchState:
+    recorded: bool
+    counted_keys: frozenset[str] = frozenset()
+
+
+def read_batches(workspace_id: str, tokens: Sequence[str]) -> dict[str, BatchState]:
+    """The counting state of these provider batches (absent: nothing counted yet)."""
+    table = settings.table("messages")
+    found = dynamo.batch_get({table: [dynamo.key(batch_pk(workspace_id, t), "batch") for t in dict.fromkeys(tokens)]})[table]
+    out = {}
+    for raw in found:
+        item = CountBatchItem.from_raw_data(raw)
+        out[item.pk.rsplit("#", 1)[1]] = BatchState(item.state == "recorded", frozenset(item.counted_keys or ()))
+    return out
+
+
+def recovered_counts(key: MessageKey, record: Record) -> counters_repo.Counts:
+    """What a batch's counting transaction would have counted for this message."""
+    deltas: dict[str, float] = {name: 1 for name in sorted(record.batch_counts)}
+    if "sent" in record.batch_counts and record.cost:
+        deltas["cost"] = record.cost
+    at = next((h.at for h in reversed(record.history) if h.status in ("sent", "failed")), None)
+    return counters_repo.Counts(key.workspace_id, tuple(owners_of(key, record.campaign_id)), deltas,
+                                clock.parse_iso(at) if at else clock.now())
+
+
+def recover_counts(workspace_id: str, token: str, messages: Sequence[tuple[MessageKey, Record]], now: datetime) -> bool:
+    """Count, after a crash between a batch's outcome writes and its counting transaction,
+    the outcomes of these messages of that batch: one transaction adding their digests to
+    the batch item's ``counted_keys`` (condition: the batch not ``recorded`` and none of
+    them counted yet) with their increments. False when the condition failed (the batch or
+    one of them was counted meanwhile: read again and decide)."""
+    if not messages:
+        return True
+    digests = [message_digest(k) for k, _ in messages]
+    condition = CountBatchItem.state.does_not_exist()
+    fresh = CountBatchItem.counted_keys.does_not_exist()
+    unseen = None
+    for digest in digests:
+        clause = ~CountBatchItem.counted_keys.contains(digest)
+        unseen = clause if unseen is None else unseen & clause
+    condition = condition & (fresh | unseen)
+    expires = int(now.timestamp()) + BATCH_EXPIRES_DAYS * 86400
+    try:
+        counters_repo.commit_with(
+            CountBatchItem(batch_pk(workspace_id, token), "batch"),
+            [CountBatchItem.kind.set(CountBatchItem), CountBatchItem.counted_keys.add(set(digests)),
+             CountBatchItem.expires_at.set(expires)],
+            condition, [recovered_counts(k, r) for k, r in messages])
+        return True
+    except counters_repo.Refused:
+        return False
 
 
 @dataclass(frozen=True)

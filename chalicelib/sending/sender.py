@@ -11,8 +11,10 @@ Per batch of queue records:
    status and reason), or defer (re-queued with a delay);
 3. per provider batch: take permits under the provider's rate limit (one conditional
    write; messages without a permit are retried when the window ends, unclaimed), claim
-   each message (conditional write), call the provider once for the messages claimed, write each outcome (sent with id and cost, failed with the
-   provider's reason, or released for a retry).
+   each message (conditional write), call the provider once for the messages claimed,
+   write each outcome (sent with id and cost, failed with the provider's reason, or
+   released for a retry: a plain conditional update each), then count the batch's
+   outcomes in one transaction (a crash before it: the redelivery counts them, once).
 
 A record is reported for redelivery (``Report.retry``, seconds to wait) when any of its
 messages was retryable, lost a claim race, or waits for a live claim. An exception from a
@@ -96,7 +98,7 @@ def send_batch(jobs: Sequence[Job], now: datetime, *, steps: Sequence[Step] | No
     by_key: dict[MessageKey, list[Job]] = defaultdict(list)
     for job in jobs:
         by_key[job.key].append(job)  # the same message twice in one batch is one message
-    records = repo.read(list(by_key))
+    records = repo.read(list(by_key), consistent=False)
     profiles = _read_profiles(by_key, records)
     unaddressed = _address(by_key, profiles)
     groups: dict[tuple[str, ...], list[MessageKey]] = defaultdict(list)
@@ -136,7 +138,8 @@ def _read_profiles(by_key: Mapping[MessageKey, list[Job]], records: Mapping[Mess
             users[key.workspace_id].add(same[0].recipient.user_id)
     found: Profiles = {}
     for workspace_id, wanted in users.items():
-        for user_id, profile in profiles_repo.read_profiles(workspace_id, sorted(wanted)).items():
+        # Eventually consistent: a profile changed in the last second may be read as it was.
+        for user_id, profile in profiles_repo.read_profiles(workspace_id, sorted(wanted), consistent=False).items():
             found[(workspace_id, user_id)] = profile
     return found
 
@@ -202,11 +205,14 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
     fresh: list[MessageKey] = []
     claimable: list[MessageKey] = []
     give_up: list[repo.GiveUpWrite] = []
+    uncounted: list[MessageKey] = []
     for key in keys:
         record = records.get(key)
         decision = rules.decide_claim(record, idempotent_provider=provider.supports_idempotency_key, now=now)
         if isinstance(decision, rules.Done):
             report.counts["already_" + decision.status] += 1
+            if record is not None and record.count_batch:
+                uncounted.append(key)
         elif isinstance(decision, rules.Wait):
             report.counts["held"] += 1
             report.later(by_key[key], decision.seconds)
@@ -217,6 +223,7 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
             fresh.append(key)
         else:  # Claim of a released message, or Resend after a crash: same key, same call
             claimable.append(key)
+    _recover_counts(uncounted, by_key, records, now, report)
     fresh, claimable = _fail_unaddressed(fresh, claimable, by_key, records, batch.unaddressed, now, report)
     for write, done in zip(give_up, repo.parallel(repo.give_up, give_up)):
         report.counts["outcome_unknown" if done else "lost_race"] += 1
@@ -230,6 +237,40 @@ def _send_group(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]], 
     size = provider.batch_size
     for start in range(0, len(claimable), size):
         _claim_call_record(provider, claimable[start:start + size], by_key, records, now, report, contents, holds)
+
+
+def _recover_counts(keys: list[MessageKey], by_key: Mapping[MessageKey, list[Job]],
+                    records: Mapping[MessageKey, rules.Record], now: datetime, report: Report) -> None:
+    """Messages already recorded whose provider batch may not have been counted (a crash
+    between the outcome writes and the counting transaction): read their batches' items;
+    count, once, those neither counted with their batch nor one by one since. A batch
+    recorded less than a lease ago may still be counted by its own invocation: look again
+    when the lease ends."""
+    if not keys:
+        return
+    by_batch: dict[str, list[MessageKey]] = defaultdict(list)
+    for key in keys:
+        by_batch[records[key].count_batch or ""].append(key)
+    states = repo.read_batches(keys[0].workspace_id, list(by_batch))
+    for token, mine in by_batch.items():
+        state = states.get(token)
+        if state is not None and state.recorded:
+            continue
+        todo = [k for k in mine if state is None or repo.message_digest(k) not in state.counted_keys]
+        if not todo:
+            continue
+        waits = [rules.count_wait(records[k], now) for k in todo]
+        if any(waits):
+            report.counts["count_pending"] += len(todo)
+            for key in todo:
+                report.later(by_key[key], max(waits))
+            continue
+        if repo.recover_counts(keys[0].workspace_id, token, [(k, records[k]) for k in todo], now):
+            report.counts["counted_after_crash"] += len(todo)
+        else:  # counted meanwhile by its batch or another redelivery: look again
+            report.counts["count_race"] += len(todo)
+            for key in todo:
+                report.later(by_key[key], LOST_CLAIM_RETRY_SECONDS)
 
 
 def _fail_unaddressed(fresh: list[MessageKey], claimable: list[MessageKey], by_key: Mapping[MessageKey, list[Job]],
@@ -347,6 +388,8 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
     if len(results) != len(outgoing):
         raise RuntimeError(f"provider {provider.kind} answered {len(results)} results for {len(outgoing)} messages")
     at = clock.iso(now)
+    batch = uuid.uuid4().hex  # this provider call's outcomes are counted together, once
+    indexed = not getattr(provider, "receipts_name_message_key", False)  # else its receipts name our key
     writes = []
     for claim, result in zip(won, results):
         previous = records.get(claim.key)
@@ -355,15 +398,25 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
         written = rules.after_call(history, result.outcome, at, reason=result.reason,
                                    provider_message_id=result.provider_message_id, cost=cost)
         writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now,
-                                        claim.meta.campaign_id, previous.counted if previous else frozenset()))
+                                        claim.meta.campaign_id, previous.counted if previous else frozenset(), batch,
+                                        indexed))
         if written.status == "queued":
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
     failed_now = []
+    recorded = []
     for write, done in zip(writes, repo.record_outcomes(writes)):
         report.counts[write.written.status if done else "lost_claim"] += 1
+        if done:
+            recorded.append(write)
         if done and write.written.status == "failed":
             failed_now.append(write.key)
+    # The "recorded, not counted" window: a crash here leaves outcomes naming this batch
+    # that a redelivery counts (``_recover_counts``).
+    if not repo.count_outcomes(provider.config.workspace_id, batch, recorded, now):
+        report.counts["count_by_redelivery"] += len(recorded)
+        for write in recorded:
+            report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
     _release_fatigue(failed_now, by_key, records, holds, report)
     logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})

@@ -172,8 +172,8 @@ def test_two_concurrent_deliveries_of_one_message_make_one_provider_call(app, ws
     barrier = threading.Barrier(2, timeout=10)
     original_read = repo_messages.read
 
-    def read_then_wait(keys):
-        found = original_read(keys)
+    def read_then_wait(keys, **kwargs):
+        found = original_read(keys, **kwargs)
         barrier.wait()
         return found
 
@@ -368,7 +368,8 @@ def test_the_sandbox_failure_rate_picks_the_same_messages_on_every_try(app, ws, 
 
 def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, ws, at, monkeypatch):
     """The "claimed, outcome unknown" window: from the provider's answer to each message's
-    status write no other AWS request is made; the writes go out at once, one per message."""
+    status write no other AWS request is made; the writes go out at once, one per message,
+    and the batch is counted right after them (the "recorded, not counted" window)."""
     import botocore.client
 
     log: list[str] = []
@@ -390,7 +391,8 @@ def test_the_outcome_writes_are_the_next_requests_after_the_provider_call(app, w
     invoke(app, record(send_body(ws, "u1", "u2", "u3")))
 
     after = log[log.index("provider") + 1:]
-    assert after == ["TransactWriteItems"]  # the status writes with their counters, in one (counters.repo.commit)
+    # a plain conditional status write per message, then the batch's counters in one transaction
+    assert after == ["UpdateItem"] * 3 + ["TransactWriteItems"]
     before = log[:log.index("provider")]
     assert before[0] == "BatchGetItem" and before[-3:] == ["PutItem"] * 3  # the records, (admission), the claims
 
@@ -566,9 +568,9 @@ def _count_profile_reads(monkeypatch) -> list[list[str]]:
     calls: list[list[str]] = []
     real = profiles_repo.read_profiles
 
-    def counted(workspace_id, users):
+    def counted(workspace_id, users, **kwargs):
         calls.append(list(users))
-        return real(workspace_id, users)
+        return real(workspace_id, users, **kwargs)
 
     monkeypatch.setattr(profiles_repo, "read_profiles", counted)
     return calls
