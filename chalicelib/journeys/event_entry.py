@@ -49,13 +49,30 @@ def unregister(workspace_id: str, journey_id: str) -> None:
                                Key={"pk": {"S": _pk(workspace_id)}, "sk": {"S": journey_id}})
 
 
-def listeners(workspace_id: str, kind: str = "") -> list[dict[str, Any]]:
-    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#")."""
+def listener_items(workspace_id: str) -> list[dict[str, Any]]:
+    """Every listener item of the workspace (triggers, judgments, goals): one Query, read
+    once per events message and handed to each consumer."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TableName": settings.table("journeys"), "KeyConditionExpression": "pk = :pk",
+                              "ExpressionAttributeValues": {":pk": {"S": _pk(workspace_id)}}}
+    while True:
+        answer = aws.dynamodb().query(**params)
+        items += answer.get("Items", [])
+        if "LastEvaluatedKey" not in answer:
+            return items
+        params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def listeners(workspace_id: str, kind: str = "", items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#"),
+    from ``items`` when the caller read them already."""
     import json
 
-    answer = aws.dynamodb().query(TableName=settings.table("journeys"), KeyConditionExpression="pk = :pk",
-                                  ExpressionAttributeValues={":pk": {"S": _pk(workspace_id)}})
-    items = [raw for raw in answer.get("Items", []) if raw["sk"]["S"].startswith("judge#") == (kind == "judge#")]
+    found = listener_items(workspace_id) if items is None else items
+    if kind == "judge#":
+        items = [raw for raw in found if raw["sk"]["S"].startswith("judge#")]
+    else:
+        items = [raw for raw in found if not raw["sk"]["S"].startswith(("judge#", "goal#"))]
     if kind == "judge#":
         return [{"event": raw["event"]["S"]} for raw in items]
     return [{"journey_id": raw["sk"]["S"], "event": raw["event"]["S"], "version": int(raw["version"]["N"]),
@@ -83,11 +100,11 @@ def _often_enough(workspace_id: str, user_id: str, config: dict[str, Any], now: 
     return sum(1 for e in found if e.ts >= since) >= needed
 
 
-def on_events(message: EventsMessage, now: datetime) -> int:
+def on_events(message: EventsMessage, now: datetime, items: list[dict[str, Any]] | None = None) -> int:
     """Enter the message's matching users into the journeys listening; returns entries asked."""
     from chalicelib.journeys import runtime
 
-    found = listeners(message.workspace_id)
+    found = listeners(message.workspace_id, items=items)
     if not found:
         return 0
     run_id = "ev-" + hashlib.sha256("\n".join(sorted(e.event_id for e in message.events)).encode()).hexdigest()[:16]

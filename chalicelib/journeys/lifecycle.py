@@ -22,7 +22,7 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.audiences import usage
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.journeys import event_entry, repo, runtime, runtime_repo, waiters
+from chalicelib.journeys import entry_rules, event_entry, goals, repo, runtime, runtime_repo, waiters
 from chalicelib.models.journeys import LIMITS_SK, JourneyItem, LimitsItem, catalog, journey_pk, JOURNEY_SK
 from chalicelib.scheduling import dispatch
 from chalicelib.scheduling.repo import Due
@@ -69,11 +69,22 @@ def _judged_events(record: repo.JourneyRecord) -> set[str]:
     return {str(n.config.get("event")) for n in (found[0].nodes if found else ()) if n.type == "event_judgment"}
 
 
+def listen_for_goal(record: repo.JourneyRecord) -> None:
+    """Listen for the journey's goal event (none: stop listening); at the start, for a new
+    version and when a live journey's settings change."""
+    trigger = _trigger(record)
+    by_marker = trigger is None or entry_rules.needs_markers(record.settings, trigger.type,
+                                                             bool(trigger.config.get("schedule")))
+    goals.register(record.workspace_id, record.journey_id, record.settings, by_marker)
+
+
 def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) -> None:
     """Called once a draft is published: start it now, or at start_at; schedule the end. A
     new version of a live journey registers the events its judgments wait for."""
     if not went_live:
         waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
+        if record.status in ("running", "paused"):
+            listen_for_goal(record)
         return
     end_at = record.settings.get("end_at")
     if end_at:
@@ -88,6 +99,7 @@ def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) ->
 def start(record: repo.JourneyRecord, now: datetime) -> None:
     """Begin a running journey's entries (idempotent: run ids are fixed)."""
     waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
+    listen_for_goal(record)
     trigger = _trigger(record)
     if trigger is not None and trigger.type == "trigger_event" and record.published_version is not None:
         event_entry.register(record.workspace_id, record.journey_id, record.published_version, trigger)
@@ -162,6 +174,7 @@ def _end(record: repo.JourneyRecord, now: datetime) -> bool:
         return False
     trigger = _trigger(record)
     waiters.unregister_judgments(record.workspace_id, record.journey_id)
+    goals.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_event":
         event_entry.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_audience":

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
-from chalicelib.journeys import cohorts, entry_rules, generated, graph, repo, runtime_repo, semantics, waiters
+from chalicelib.journeys import cohorts, entry_rules, generated, goals, graph, repo, runtime_repo, semantics, waiters
 from chalicelib.journeys.cohorts import Cohort
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
@@ -203,7 +203,7 @@ def admit_root(cohort: Cohort, version_settings: dict[str, Any], trigger: Node, 
             caps = (day, day_count, total_count)
         if markers_needed:
             runtime_repo.write_markers(cohort.workspace_id, cohort.journey_id, admission.admitted, markers, run_id,
-                                       clock.iso(now))
+                                       clock.iso(now), {u: cohort.entry_of(u) for u in admission.admitted})
         kept = set(admission.admitted)
         root = replace(cohort, users=tuple(u for u in cohort.users if u in kept),
                        per_user={u: v for u, v in cohort.per_user.items() if u in kept})
@@ -374,6 +374,22 @@ def dispatch_children(children: Sequence[Cohort], now: datetime) -> None:
         enqueue(soon, delays)
 
 
+def _leave_out_goal_exits(cohort: Cohort, g: Graph, journey_settings: dict[str, Any]) -> tuple[Cohort, dict[str, int]]:
+    """A journey whose goal exits users: the cohort without the users a goal removed, and
+    their counts at this node. Nothing is read for a journey without such a goal, nor for a
+    cohort parked at an event judgment (the goal claimed and counted its users at once)."""
+    if not goals.exit_goal(journey_settings):
+        return cohort, {}
+    node = g.node(cohort.node_id)
+    if node is not None and node.type == "event_judgment" and cohort.parked():
+        return cohort, {}
+    gone = goals.exited(cohort)
+    if not gone:
+        return cohort, {}
+    counts = {"exited": len(gone), "exited_goal": len(gone), **({"waiting": -len(gone)} if cohort.parked() else {})}
+    return goals.without(cohort, gone), counts
+
+
 def step(message: StepMessage, now: datetime) -> str:
     """Run one cohort's step; returns what happened (for logs and tests)."""
     cohort, marker = runtime_repo.read_step(message.workspace_id, message.journey_id, message.cohort_id)
@@ -405,7 +421,15 @@ def step(message: StepMessage, now: datetime) -> str:
                                  {cohort.node_id: {"failed": len(cohort.users)}})
         return "failed"
     g, version_settings = found
+    cohort, gone = _leave_out_goal_exits(cohort, g, record.settings if record else {})
+    if not cohort.users:
+        runtime_repo.finish_step(cohort, [], "exited", clock.iso(now), epoch, {cohort.node_id: gone})
+        return "exited"
     plan, outcome = decide(cohort, g, version_settings, now)
+    if gone:
+        counts = outcome.counts.setdefault(cohort.node_id, {})
+        for name, delta in gone.items():
+            counts[name] = counts.get(name, 0) + delta
     for child in outcome.children:
         runtime_repo.put_cohort(child, epoch)
     node = g.node(cohort.node_id)
