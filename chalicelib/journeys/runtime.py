@@ -96,7 +96,7 @@ def version_graph(workspace_id: str, journey_id: str, version: int) -> tuple[Gra
     return repo.get_version(workspace_id, journey_id, version)
 
 
-def _workspace_timezone(workspace_id: str) -> str:
+def workspace_timezone(workspace_id: str) -> str:
     from chalicelib.tenancy import repo as tenancy_repo
 
     found = tenancy_repo.get_workspace(workspace_id)
@@ -159,9 +159,16 @@ def enter(workspace_id: str, journey_id: str, users: Sequence[str] | str, run_id
         raise LookupError("the journey has no trigger")
     at = clock.iso(now)
     if isinstance(users, str):
-        runtime_repo.put_run(workspace_id, journey_id, run_id, {"snapshot": users, "at": at, "version": str(version)})
+        snapshot = users
+        if not runtime_repo.put_run(workspace_id, journey_id, run_id, {"snapshot": users, "at": at,
+                                                                       "version": str(version)}):
+            # the run began before (a schedule that fired twice): enter the snapshot it named,
+            # again (nobody twice), not the audience's newer one
+            found_run = runtime_repo.get_run(workspace_id, journey_id, run_id) or {}
+            snapshot, at = found_run.get("snapshot", users), found_run.get("at", at)
+            version = int(found_run.get("version", version))
         enqueue([EnterMessage(workspace_id=workspace_id, journey_id=journey_id, version=version, run_id=run_id,
-                              snapshot_id=users, entered_at=at)])
+                              snapshot_id=snapshot, entered_at=at)])
         return 0
     pages = cohorts.pages(list(users))
     runtime_repo.put_run(workspace_id, journey_id, run_id, {"at": at, "version": str(version),
@@ -225,7 +232,7 @@ class Outcome:
 
 def _facts(node: Node, cohort: Cohort, released: bool) -> semantics.Facts:
     wanted = semantics.needs(node, released)
-    facts = semantics.Facts(workspace_timezone=_workspace_timezone(cohort.workspace_id))
+    facts = semantics.Facts(workspace_timezone=workspace_timezone(cohort.workspace_id))
     users = list(cohort.users)
     if "tags" in wanted or "attributes" in wanted:
         found = profiles_repo.read_profiles(cohort.workspace_id, users)

@@ -213,6 +213,12 @@ def put_run(workspace_id: str, journey_id: str, run_id: str, fields: Mapping[str
         raise
 
 
+def get_run(workspace_id: str, journey_id: str, run_id: str) -> dict[str, str] | None:
+    raw = aws.dynamodb().get_item(TableName=_table(), ConsistentRead=True,
+                                  Key=dynamo.key(journey_pk(workspace_id, journey_id), f"run#{run_id}")).get("Item")
+    return {k: v["S"] for k, v in raw.items() if "S" in v} if raw else None
+
+
 def _query_prefix(pk: str, prefix: str) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"TableName": _table(), "ConsistentRead": True,
                               "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
