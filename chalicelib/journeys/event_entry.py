@@ -102,7 +102,7 @@ def _often_enough(workspace_id: str, user_id: str, config: dict[str, Any], now: 
 
 def on_events(message: EventsMessage, now: datetime, items: list[dict[str, Any]] | None = None) -> int:
     """Enter the message's matching users into the journeys listening; returns entries asked."""
-    from chalicelib.journeys import runtime
+    from chalicelib.journeys import gathering, runtime
 
     found = listeners(message.workspace_id, items=items)
     if not found:
@@ -117,6 +117,11 @@ def on_events(message: EventsMessage, now: datetime, items: list[dict[str, Any]]
         chosen = {u: e for u, e in chosen.items()
                   if _often_enough(message.workspace_id, u, listener["config"], now)}
         if not chosen:
+            continue
+        if gathering.WINDOW_SECONDS > 0:  # gathered per window and shard, entered when the window closes
+            gathering.gather(message.workspace_id, listener["journey_id"], listener["version"], chosen,
+                             message.received_at, now)
+            asked += len(chosen)
             continue
         try:
             runtime.enter(message.workspace_id, listener["journey_id"], sorted(chosen), run_id, now,

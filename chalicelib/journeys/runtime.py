@@ -37,6 +37,7 @@ from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
 from chalicelib.journeys import cohorts, entry_rules, generated, goals, graph, repo, runtime_repo, semantics, waiters
 from chalicelib.journeys.cohorts import Cohort
+from chalicelib.journeys.gathering import GatherMessage
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.scheduling import dispatch
@@ -70,8 +71,8 @@ class EnterMessage(BaseModel):
     entered_at: str
 
 
-StepsMessage = Annotated[Union[StepMessage, EnterMessage], Field(discriminator="type")]
-STEPS_MESSAGE: TypeAdapter[StepMessage | EnterMessage] = TypeAdapter(StepsMessage)
+StepsMessage = Annotated[Union[StepMessage, EnterMessage, GatherMessage], Field(discriminator="type")]
+STEPS_MESSAGE: TypeAdapter[StepMessage | EnterMessage | GatherMessage] = TypeAdapter(StepsMessage)
 
 
 def enqueue(messages: Sequence[BaseModel], delays: Sequence[int] | None = None) -> None:
@@ -197,7 +198,8 @@ def admit_root(cohort: Cohort, version_settings: dict[str, Any], trigger: Node, 
     for attempt in range(6):
         users = list(cohort.users)
         markers = runtime_repo.read_markers(cohort.workspace_id, cohort.journey_id, users) if markers_needed else {}
-        admission = entry_rules.admit(version_settings, users, markers, run_id, now) if markers_needed \
+        own = {u: str(v["entry"]) for u, v in cohort.per_user.items() if v.get("entry")}
+        admission = entry_rules.admit(version_settings, users, markers, run_id, now, own) if markers_needed \
             else entry_rules.Admission(admitted=users)
         caps = None
         if rules.get("daily_cap") or rules.get("total_cap"):

@@ -267,7 +267,8 @@ def read_markers(workspace_id: str, journey_id: str, users: list[str]) -> dict[s
     found = dynamo.batch_get({_table(): keys})[_table()] if keys else []
     prefix = marker_pk(workspace_id, journey_id, "")
     return {raw["pk"]["S"][len(prefix):]: EntryMarker(int(raw["entries"]["N"]), raw["last_at"]["S"],
-                                                      raw["last_run"]["S"], raw.get("active", {}).get("BOOL", False))
+                                                      raw["last_run"]["S"], raw.get("active", {}).get("BOOL", False),
+                                                      raw.get("last_entry", {}).get("S", ""))
             for raw in found}
 
 

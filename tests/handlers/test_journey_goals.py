@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib import aws
 from chalicelib.journeys import runtime
-from tests.handlers.journey_support import Clock, chain, message_status, publish, setup, stats
+from tests.handlers.journey_support import (Clock, chain, close_entry_windows_at_once, message_status, publish,
+                                           setup, stats)
 
 USERS = {f"u{i:03d}": {} for i in range(10)}
 
@@ -145,8 +146,9 @@ def test_a_goal_counts_only_within_its_window_after_the_entry(api, workspace, dr
     assert set(message_status(workspace.id, jid, "sms", "m2", ["u001"])) == {"u001"}
 
 
-def test_an_event_triggered_users_goal_exits_the_entry_it_converts(api, workspace, drain, env):
+def test_an_event_triggered_users_goal_exits_the_entry_it_converts(api, workspace, drain, env, monkeypatch):
     clock, key, ids = env
+    close_entry_windows_at_once(monkeypatch)
     jid = publish(api, key, wait_then_sms(ids, ("t", "trigger_event", {"event": "signup"})),
                   goal={"event": "purchase", "within": "P1D"})
     r = api.post("/v1/events", {"events": [{"user_id": u, "name": "signup", "event_id": f"s-{u}", "properties": {}}
