@@ -2,13 +2,14 @@
 
 A running journey whose trigger is ``trigger_event`` has a listener item (pk
 ``<ws>#jlisten``, sk the journey id: event name, version, conditions), written at its start
-and deleted at its end. After the events handler stores a queued message, ``on_events``
-reads the workspace's listeners (one Query per message) and, per journey, gathers the
-message's matching users into root cohorts (one per 1,000 users): the users of one message
-enter together, so entries are cohorts per journey and short time window (a request's
-events). Each user's entry is the event that let them in (its id is the entry id, its
-properties what attribute judgments read). The run id is a hash of the message's event
-ids, so a redelivered message writes the same cohorts and enters nobody twice.
+and deleted at its end. After the events handler stores a queued message, it reads the
+workspace's listeners (one Query per message, shared with goals and judgments) and
+``on_events``, per journey, hands the message's matching users to ``gathering``: the entries
+of all messages received in the same short window become one root cohort per journey,
+window and shard when the window closes (``gathering.WINDOW_SECONDS``; 0 enters each
+message's users at once, as one run named by a hash of its event ids). Each user's entry is
+the event that let them in (its id is the entry id, its properties what attribute judgments
+read); a redelivered message enters nobody twice.
 
 ``min_count`` above 1 (with ``within``) reads the user's latest events of that name: one
 Query per matching user, only for such triggers. A paused journey takes no entries.

@@ -167,3 +167,77 @@ def test_a_paused_journey_takes_no_gathered_entries(api, workspace, drain, env):
     close_windows(closes, drain)
     assert entered(api, key, jid) == 0
     assert event_entry.listeners(workspace.id)  # still listening: resumed, it takes new entries
+
+
+# --- cost per entered user, before (a root cohort per message) and after (one per window) -------
+
+class JourneyWrites:
+    """Requests to the journeys table and the steps queue, and write units estimated from item
+    sizes (1 per KB started per item written; twice that in a transaction)."""
+
+    def __init__(self) -> None:
+        from chalicelib import aws
+        from chalicelib.config import settings
+
+        self.table, self.queue = settings.table("journeys"), settings.queue("steps")
+        self.requests: dict[str, int] = {}
+        self.wru = 0
+        self._clients = [aws.dynamodb(), aws.sqs()]
+        for client in self._clients:
+            client.meta.events.register("provide-client-params.*.*", self._seen)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("provide-client-params.*.*", self._seen)
+
+    @staticmethod
+    def _units(item: dict) -> int:
+        import json
+        import math
+
+        return max(1, math.ceil(len(json.dumps(item, default=str)) * 0.8 / 1024))  # JSON framing ~20 %
+
+    def _seen(self, params: dict, model, **_: object) -> None:
+        name = model.name
+        if name in ("SendMessageBatch", "SendMessage"):
+            if params.get("QueueUrl", "").endswith(self.queue):
+                self.requests[name] = self.requests.get(name, 0) + 1
+            return
+        mine = params.get("TableName") == self.table or self.table in params.get("RequestItems", {}) or any(
+            self.table == next(iter(i.values())).get("TableName") for i in params.get("TransactItems", []))
+        if not mine:
+            return
+        self.requests[name] = self.requests.get(name, 0) + 1
+        if name == "PutItem":
+            self.wru += self._units(params["Item"])
+        elif name in ("UpdateItem", "DeleteItem"):
+            self.wru += 1
+        elif name == "BatchWriteItem":
+            self.wru += sum(self._units(r["PutRequest"]["Item"]) if "PutRequest" in r else 1
+                            for r in params["RequestItems"][self.table])
+        elif name == "TransactWriteItems":
+            self.wru += 2 * sum(self._units(i["Put"]["Item"]) if "Put" in i else 1 for i in params["TransactItems"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window", [0, gathering.WINDOW_SECONDS])
+def test_the_cost_of_a_thousand_one_user_requests_per_entered_user(api, workspace, drain, env, monkeypatch, window):
+    clock, key, ids, closes = env
+    monkeypatch.setattr(gathering, "WINDOW_SECONDS", window)
+    jid = publish(api, key, chain(("t", "trigger_event", {"event": "signup"}), ("e", "end", {})))
+    seen = JourneyWrites()
+    try:
+        for i in range(1000):
+            assert api.post("/v1/events", {"events": [signup(f"m{i:04d}")]}, key=key).status == 202
+            if i % 100 == 99:
+                drain()
+        close_windows(closes, drain)
+    finally:
+        seen.close()
+    assert entered(api, key, jid) == 1000 and stats(api, key, jid)["e"]["ended"] == 1000
+    print(f"\nwindow {window}s: {sum(seen.requests.values()) / 1000:.2f} requests and {seen.wru / 1000:.2f} WRU "
+          f"per entered user; {dict(sorted(seen.requests.items()))}")
+    if window:
+        assert seen.wru / 1000 < 4
+    else:
+        assert seen.wru / 1000 > 8
