@@ -115,11 +115,18 @@ def gather(workspace_id: str, journey_id: str, version: int, chosen: Mapping[str
             _late(workspace_id, journey_id, version, pk, old, events, now)
         elif "scheduled" not in old:
             schedule_close(GatherMessage(workspace_id=workspace_id, journey_id=journey_id, version=version,
-                                         window=window, shard=shard),
-                           max(0, math.ceil(window_end + GRACE_SECONDS - now.timestamp())))
+                                         window=window, shard=shard), close_delay(window_end, now))
             aws.dynamodb().update_item(TableName=_table(), Key=dynamo.key(pk, "head"),
                                        UpdateExpression="SET scheduled = :t",
                                        ExpressionAttributeValues={":t": {"BOOL": True}})
+
+
+def close_delay(window_end: int, now: datetime) -> int:
+    """Seconds until a bucket closes: the window's end and a grace; a whole window more when
+    the events handler runs behind (its window already over), so the messages received in
+    that window, processed as late, still gather."""
+    left = math.ceil(window_end + GRACE_SECONDS - now.timestamp())
+    return left if left > 0 else WINDOW_SECONDS + GRACE_SECONDS
 
 
 def schedule_close(message: GatherMessage, delay: int) -> None:

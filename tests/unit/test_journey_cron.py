@@ -208,3 +208,4 @@ def test_a_periodic_triggers_next_run_counts_from_the_run_that_fired_and_never_l
         datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
     assert lifecycle.next_run_at({"cron": "0 0 1 1 ? 2020"}, fired, late) is None
     assert lifecycle.next_run_at(None, fired, late) is None
+
