@@ -18,7 +18,7 @@ from chalicelib import clock, logs
 from chalicelib.events import store
 from chalicelib.events.messages import QUEUE_MESSAGE, EraseMessage, EventsMessage
 from chalicelib.handlers.messages import parse_or_dead_letter
-from chalicelib.journeys import event_entry, waiters
+from chalicelib.journeys import event_entry, goals, waiters
 from chalicelib.profiles import profiles
 
 
@@ -32,8 +32,13 @@ def _store_events(message: EventsMessage) -> None:
     result = store.store_message(message, clock.now())
     logs.logger.info("events stored", extra={"stored": result.stored, "skipped": result.skipped,
                                              "dead_lettered": result.dead_lettered})
-    event_entry.on_events(message, clock.now())  # journeys triggered by these events (idempotent)
-    waiters.on_events(message, clock.now())  # users waiting in event judgments for these events
+    now = clock.now()
+    listening = event_entry.listener_items(message.workspace_id)  # one Query for the three below
+    if not listening:
+        return
+    event_entry.on_events(message, now, listening)  # journeys triggered by these events (idempotent)
+    goals.on_events(message, now, listening)  # goal conversions and exits (before judgments move anyone)
+    waiters.on_events(message, now, listening)  # users waiting in event judgments for these events
 
 
 def _erase(message: EraseMessage) -> None:

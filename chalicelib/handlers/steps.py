@@ -1,5 +1,6 @@
 """The steps queue: move journey cohorts one node on (``step``) and enter snapshot pages
-(``enter``), through journeys/runtime.py.
+(``enter``), through journeys/runtime.py, and close event-entry windows (``gather``,
+journeys/gathering.py).
 
 Every message is idempotent (deterministic cohort ids, conditional puts, a step marker
 written with the counts), so a failed record is simply retried alone through
@@ -14,7 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import clock, logs
 from chalicelib.handlers.messages import parse_or_dead_letter
-from chalicelib.journeys import runtime
+from chalicelib.journeys import gathering, runtime
+from chalicelib.journeys.gathering import GatherMessage
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -30,6 +32,10 @@ def process_record(record: SQSRecord) -> None:
     if message is None:
         return
     logs.bind(workspace_id=message.workspace_id, journey_id=message.journey_id)
+    if isinstance(message, GatherMessage):
+        entered = gathering.close(message, clock.now())
+        logs.logger.info("journey entry window closed", extra={"users": entered, "window": message.window})
+        return
     if isinstance(message, runtime.EnterMessage):
         entered = runtime.enter_page(message, clock.now())
         logs.logger.info("journey entry page", extra={"users": entered, "run_id": message.run_id})

@@ -27,6 +27,7 @@ class Marker:
     last_at: str
     last_run: str
     active: bool
+    last_entry: str = ""  # the user's own entry id (an event trigger's event id) of the last entry
 
 
 @dataclass
@@ -44,8 +45,10 @@ def needs_markers(settings: dict[str, Any], trigger_type: str, periodic: bool) -
 
 
 def admit(settings: dict[str, Any], users: list[str], markers: dict[str, Marker], run_id: str,
-          now: datetime) -> Admission:
-    """Apply the re-entry rule (caps are applied after, on the count of the admitted)."""
+          now: datetime, entries: dict[str, str] | None = None) -> Admission:
+    """Apply the re-entry rule (caps are applied after, on the count of the admitted). A user
+    whose last entry was this very event (``entries``: user -> event id; a client's retry
+    of the same events, gathered in a later window) is left out and not counted."""
     rules = settings.get("entry") or {}
     reentry = rules.get("reentry", "once")
     interval = expressions.parse_duration(rules.get("min_interval")) if rules.get("min_interval") else None
@@ -56,6 +59,8 @@ def admit(settings: dict[str, Any], users: list[str], markers: dict[str, Marker]
         if marker is None or marker.last_run == run_id:  # new, or this very run written before a crash
             out.admitted.append(user)
             continue
+        if entries and marker.last_entry and entries.get(user) == marker.last_entry:
+            continue  # entered by this event before
         if reentry == "once":
             out.refused.setdefault("refused_reentry", []).append(user)
         elif reentry == "once_at_a_time" and marker.active:

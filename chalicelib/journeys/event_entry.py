@@ -2,13 +2,14 @@
 
 A running journey whose trigger is ``trigger_event`` has a listener item (pk
 ``<ws>#jlisten``, sk the journey id: event name, version, conditions), written at its start
-and deleted at its end. After the events handler stores a queued message, ``on_events``
-reads the workspace's listeners (one Query per message) and, per journey, gathers the
-message's matching users into root cohorts (one per 1,000 users): the users of one message
-enter together, so entries are cohorts per journey and short time window (a request's
-events). Each user's entry is the event that let them in (its id is the entry id, its
-properties what attribute judgments read). The run id is a hash of the message's event
-ids, so a redelivered message writes the same cohorts and enters nobody twice.
+and deleted at its end. After the events handler stores a queued message, it reads the
+workspace's listeners (one Query per message, shared with goals and judgments) and
+``on_events``, per journey, hands the message's matching users to ``gathering``: the entries
+of all messages received in the same short window become one root cohort per journey,
+window and shard when the window closes (``gathering.WINDOW_SECONDS``; 0 enters each
+message's users at once, as one run named by a hash of its event ids). Each user's entry is
+the event that let them in (its id is the entry id, its properties what attribute judgments
+read); a redelivered message enters nobody twice.
 
 ``min_count`` above 1 (with ``within``) reads the user's latest events of that name: one
 Query per matching user, only for such triggers. A paused journey takes no entries.
@@ -49,13 +50,30 @@ def unregister(workspace_id: str, journey_id: str) -> None:
                                Key={"pk": {"S": _pk(workspace_id)}, "sk": {"S": journey_id}})
 
 
-def listeners(workspace_id: str, kind: str = "") -> list[dict[str, Any]]:
-    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#")."""
+def listener_items(workspace_id: str) -> list[dict[str, Any]]:
+    """Every listener item of the workspace (triggers, judgments, goals): one Query, read
+    once per events message and handed to each consumer."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TableName": settings.table("journeys"), "KeyConditionExpression": "pk = :pk",
+                              "ExpressionAttributeValues": {":pk": {"S": _pk(workspace_id)}}}
+    while True:
+        answer = aws.dynamodb().query(**params)
+        items += answer.get("Items", [])
+        if "LastEvaluatedKey" not in answer:
+            return items
+        params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def listeners(workspace_id: str, kind: str = "", items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The workspace's trigger listeners (``kind`` ""), or its judgment listeners ("judge#"),
+    from ``items`` when the caller read them already."""
     import json
 
-    answer = aws.dynamodb().query(TableName=settings.table("journeys"), KeyConditionExpression="pk = :pk",
-                                  ExpressionAttributeValues={":pk": {"S": _pk(workspace_id)}})
-    items = [raw for raw in answer.get("Items", []) if raw["sk"]["S"].startswith("judge#") == (kind == "judge#")]
+    found = listener_items(workspace_id) if items is None else items
+    if kind == "judge#":
+        items = [raw for raw in found if raw["sk"]["S"].startswith("judge#")]
+    else:
+        items = [raw for raw in found if not raw["sk"]["S"].startswith(("judge#", "goal#"))]
     if kind == "judge#":
         return [{"event": raw["event"]["S"]} for raw in items]
     return [{"journey_id": raw["sk"]["S"], "event": raw["event"]["S"], "version": int(raw["version"]["N"]),
@@ -83,11 +101,11 @@ def _often_enough(workspace_id: str, user_id: str, config: dict[str, Any], now: 
     return sum(1 for e in found if e.ts >= since) >= needed
 
 
-def on_events(message: EventsMessage, now: datetime) -> int:
+def on_events(message: EventsMessage, now: datetime, items: list[dict[str, Any]] | None = None) -> int:
     """Enter the message's matching users into the journeys listening; returns entries asked."""
-    from chalicelib.journeys import runtime
+    from chalicelib.journeys import gathering, runtime
 
-    found = listeners(message.workspace_id)
+    found = listeners(message.workspace_id, items=items)
     if not found:
         return 0
     run_id = "ev-" + hashlib.sha256("\n".join(sorted(e.event_id for e in message.events)).encode()).hexdigest()[:16]
@@ -100,6 +118,11 @@ def on_events(message: EventsMessage, now: datetime) -> int:
         chosen = {u: e for u, e in chosen.items()
                   if _often_enough(message.workspace_id, u, listener["config"], now)}
         if not chosen:
+            continue
+        if gathering.WINDOW_SECONDS > 0:  # gathered per window and shard, entered when the window closes
+            gathering.gather(message.workspace_id, listener["journey_id"], listener["version"], chosen,
+                             message.received_at, now)
+            asked += len(chosen)
             continue
         try:
             runtime.enter(message.workspace_id, listener["journey_id"], sorted(chosen), run_id, now,

@@ -13,7 +13,6 @@ Each checker returns None when the text is fine, else why not.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import timedelta
 
 MAX_DURATION = timedelta(days=366)
@@ -66,55 +65,12 @@ def rate_problem(text: object) -> str | None:
     return None
 
 
-_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-_DAYS = "SUN MON TUE WED THU FRI SAT".split()
-# (name, low, high, names counted from low)
-_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
-           ("month", 1, 12, _MONTHS), ("day of week", 1, 7, _DAYS), ("year", 1970, 2199, ()))
-CRON_WORDS = ("a cron schedule of six fields, 'minute hour day-of-month month day-of-week year', "
-              "such as '0 9 ? * MON-FRI *' (one of the two day fields is '?')")
-
-
-def _value(text: str, low: int, names: Sequence[str]) -> int | None:
-    if text.isdigit() and len(text) <= 4:
-        return int(text)
-    upper = text.upper()
-    if upper in names:
-        return low + list(names).index(upper)
-    return None
-
-
-def _field_problem(text: str, name: str, low: int, high: int, names: Sequence[str]) -> str | None:
-    if text == "*":
-        return None
-    for part in text.split(","):
-        base, _, step = part.partition("/")
-        if step and not (step.isdigit() and 1 <= int(step) <= high):
-            return f"the {name} field has a step that is not a number from 1 to {high}"
-        if base == "*":
-            continue
-        first, _, last = base.partition("-")
-        bounds = [_value(first, low, names)] + ([_value(last, low, names)] if last else [])
-        if any(b is None or not low <= b <= high for b in bounds):
-            return f"the {name} field takes {low}-{high}" + (" or names such as " + names[0] if names else "") + \
-                ", lists (a,b), ranges (a-b) and steps (*/n)"
-        if len(bounds) == 2 and bounds[0] > bounds[1]:  # type: ignore[operator]
-            return f"the {name} field has a range whose start is after its end"
-    return None
-
-
 def cron_problem(text: object) -> str | None:
-    if not isinstance(text, str) or len(text) > 200:
-        return f"must be {CRON_WORDS}"
-    fields = text.split()
-    if len(fields) != 6:
-        return f"must be {CRON_WORDS}"
-    if (fields[2] == "?") == (fields[4] == "?"):
-        return "exactly one of the day-of-month and day-of-week fields must be '?'"
-    for text_field, (name, low, high, names) in zip(fields, _FIELDS):
-        if text_field == "?" and name in ("day of month", "day of week"):
-            continue
-        problem = _field_problem(text_field, name, low, high, names)
-        if problem:
-            return problem
-    return None
+    """What is wrong with a six-field cron body, in words (the shipped evaluator's parse)."""
+    from chalicelib.scheduling import cron
+
+    problem = cron.problem(text)
+    if problem is None and len(cron.parse(str(text)).minutes) > 1:
+        return "must fire at most once an hour (one value in the minute field): a periodic audience trigger " \
+               "re-reads the audience on every run"
+    return problem

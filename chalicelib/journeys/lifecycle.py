@@ -22,9 +22,9 @@ from chalicelib import clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.audiences import usage
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.journeys import event_entry, repo, runtime, runtime_repo, waiters
+from chalicelib.journeys import entry_rules, event_entry, goals, repo, runtime, runtime_repo, waiters
 from chalicelib.models.journeys import LIMITS_SK, JourneyItem, LimitsItem, catalog, journey_pk, JOURNEY_SK
-from chalicelib.scheduling import dispatch
+from chalicelib.scheduling import cron, dispatch
 from chalicelib.scheduling.repo import Due
 
 START_KIND = "journey_start"
@@ -69,11 +69,22 @@ def _judged_events(record: repo.JourneyRecord) -> set[str]:
     return {str(n.config.get("event")) for n in (found[0].nodes if found else ()) if n.type == "event_judgment"}
 
 
+def listen_for_goal(record: repo.JourneyRecord) -> None:
+    """Listen for the journey's goal event (none: stop listening); at the start, for a new
+    version and when a live journey's settings change."""
+    trigger = _trigger(record)
+    by_marker = trigger is None or entry_rules.needs_markers(record.settings, trigger.type,
+                                                             bool(trigger.config.get("schedule")))
+    goals.register(record.workspace_id, record.journey_id, record.settings, by_marker)
+
+
 def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) -> None:
     """Called once a draft is published: start it now, or at start_at; schedule the end. A
     new version of a live journey registers the events its judgments wait for."""
     if not went_live:
         waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
+        if record.status in ("running", "paused"):
+            listen_for_goal(record)
         return
     end_at = record.settings.get("end_at")
     if end_at:
@@ -88,6 +99,7 @@ def after_publish(record: repo.JourneyRecord, went_live: bool, now: datetime) ->
 def start(record: repo.JourneyRecord, now: datetime) -> None:
     """Begin a running journey's entries (idempotent: run ids are fixed)."""
     waiters.register_judgments(record.workspace_id, record.journey_id, _judged_events(record))
+    listen_for_goal(record)
     trigger = _trigger(record)
     if trigger is not None and trigger.type == "trigger_event" and record.published_version is not None:
         event_entry.register(record.workspace_id, record.journey_id, record.published_version, trigger)
@@ -101,7 +113,7 @@ def start(record: repo.JourneyRecord, now: datetime) -> None:
         logs.logger.error("a journey's audience is gone", extra={"journey_id": record.journey_id})
         return
     run(record, "start", now)
-    schedule_next_run(record, trigger.config.get("schedule"), now)
+    schedule_next_run(record, trigger.config.get("schedule"), now, now)
 
 
 def run(record: repo.JourneyRecord, run_id: str, now: datetime) -> bool:
@@ -115,16 +127,33 @@ def run(record: repo.JourneyRecord, run_id: str, now: datetime) -> bool:
     return True
 
 
-def next_run_at(schedule: dict[str, Any] | None, now: datetime) -> datetime | None:
-    """The next periodic run after ``now`` (rate schedules)."""
-    if not schedule or not schedule.get("rate"):
+def next_run_at(schedule: dict[str, Any] | None, after: datetime, now: datetime, tz: str = "UTC") -> datetime | None:
+    """The next periodic run after ``after`` (the run that just fired, or the start), never
+    before ``now``: a rate counts from ``after``; a cron fires on the wall clock of ``tz``
+    (the workspace's time zone: '0 9 ? * MON-FRI *' is nine in the morning where the
+    marketer works). A missed run (the journey paused, the schedule late) is not caught up."""
+    if not schedule:
         return None
-    count, unit = str(schedule["rate"]).split()
-    return now + timedelta(seconds=int(count) * _RATE_UNITS[unit.rstrip("s")])
+    if schedule.get("rate"):
+        count, unit = str(schedule["rate"]).split()
+        period = timedelta(seconds=int(count) * _RATE_UNITS[unit.rstrip("s")])
+        at = after + period
+        while at <= now:
+            at += period
+        return at
+    if schedule.get("cron"):
+        try:
+            return cron.parse(str(schedule["cron"])).next_after(max(after, now), tz=tz)
+        except cron.CronError:  # no firing in the next years
+            return None
+    return None
 
 
-def schedule_next_run(record: repo.JourneyRecord, schedule: dict[str, Any] | None, now: datetime) -> None:
-    at = next_run_at(schedule, now)
+def schedule_next_run(record: repo.JourneyRecord, schedule: dict[str, Any] | None, after: datetime,
+                      now: datetime) -> None:
+    if not schedule:
+        return
+    at = next_run_at(schedule, after, now, runtime.workspace_timezone(record.workspace_id))
     if at is not None:
         dispatch.schedule(RUN_KIND, record.workspace_id, record.journey_id, at, now)
 
@@ -145,9 +174,10 @@ def _run_due(due: Due, now: datetime) -> None:
     if record is None or record.status not in ("running", "paused"):
         return
     trigger = _trigger(record)
-    if record.status == "running":
-        run(record, "run-" + clock.parse_iso(due.at).strftime("%Y%m%dT%H%M"), now)
-    schedule_next_run(record, trigger.config.get("schedule") if trigger else None, now)
+    fired = clock.parse_iso(due.at)
+    if record.status == "running":  # the run id is the firing's minute: a second firing enters nobody again
+        run(record, "run-" + fired.strftime("%Y%m%dT%H%M"), now)
+    schedule_next_run(record, trigger.config.get("schedule") if trigger else None, fired, now)
 
 
 @dispatch.on_due(END_KIND)
@@ -162,6 +192,7 @@ def _end(record: repo.JourneyRecord, now: datetime) -> bool:
         return False
     trigger = _trigger(record)
     waiters.unregister_judgments(record.workspace_id, record.journey_id)
+    goals.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_event":
         event_entry.unregister(record.workspace_id, record.journey_id)
     if trigger is not None and trigger.type == "trigger_audience":

@@ -35,8 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from chalicelib import aws, clock, dynamo, logs
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.config import settings
-from chalicelib.journeys import cohorts, entry_rules, generated, graph, repo, runtime_repo, semantics, waiters
+from chalicelib.journeys import cohorts, entry_rules, generated, goals, graph, repo, runtime_repo, semantics, waiters
 from chalicelib.journeys.cohorts import Cohort
+from chalicelib.journeys.gathering import GatherMessage
 from chalicelib.journeys.graph import Graph, Node
 from chalicelib.profiles import repo as profiles_repo
 from chalicelib.scheduling import dispatch
@@ -70,8 +71,8 @@ class EnterMessage(BaseModel):
     entered_at: str
 
 
-StepsMessage = Annotated[Union[StepMessage, EnterMessage], Field(discriminator="type")]
-STEPS_MESSAGE: TypeAdapter[StepMessage | EnterMessage] = TypeAdapter(StepsMessage)
+StepsMessage = Annotated[Union[StepMessage, EnterMessage, GatherMessage], Field(discriminator="type")]
+STEPS_MESSAGE: TypeAdapter[StepMessage | EnterMessage | GatherMessage] = TypeAdapter(StepsMessage)
 
 
 def enqueue(messages: Sequence[BaseModel], delays: Sequence[int] | None = None) -> None:
@@ -96,7 +97,7 @@ def version_graph(workspace_id: str, journey_id: str, version: int) -> tuple[Gra
     return repo.get_version(workspace_id, journey_id, version)
 
 
-def _workspace_timezone(workspace_id: str) -> str:
+def workspace_timezone(workspace_id: str) -> str:
     from chalicelib.tenancy import repo as tenancy_repo
 
     found = tenancy_repo.get_workspace(workspace_id)
@@ -159,9 +160,16 @@ def enter(workspace_id: str, journey_id: str, users: Sequence[str] | str, run_id
         raise LookupError("the journey has no trigger")
     at = clock.iso(now)
     if isinstance(users, str):
-        runtime_repo.put_run(workspace_id, journey_id, run_id, {"snapshot": users, "at": at, "version": str(version)})
+        snapshot = users
+        if not runtime_repo.put_run(workspace_id, journey_id, run_id, {"snapshot": users, "at": at,
+                                                                       "version": str(version)}):
+            # the run began before (a schedule that fired twice): enter the snapshot it named,
+            # again (nobody twice), not the audience's newer one
+            found_run = runtime_repo.get_run(workspace_id, journey_id, run_id) or {}
+            snapshot, at = found_run.get("snapshot", users), found_run.get("at", at)
+            version = int(found_run.get("version", version))
         enqueue([EnterMessage(workspace_id=workspace_id, journey_id=journey_id, version=version, run_id=run_id,
-                              snapshot_id=users, entered_at=at)])
+                              snapshot_id=snapshot, entered_at=at)])
         return 0
     pages = cohorts.pages(list(users))
     runtime_repo.put_run(workspace_id, journey_id, run_id, {"at": at, "version": str(version),
@@ -190,7 +198,8 @@ def admit_root(cohort: Cohort, version_settings: dict[str, Any], trigger: Node, 
     for attempt in range(6):
         users = list(cohort.users)
         markers = runtime_repo.read_markers(cohort.workspace_id, cohort.journey_id, users) if markers_needed else {}
-        admission = entry_rules.admit(version_settings, users, markers, run_id, now) if markers_needed \
+        own = {u: str(v["entry"]) for u, v in cohort.per_user.items() if v.get("entry")}
+        admission = entry_rules.admit(version_settings, users, markers, run_id, now, own) if markers_needed \
             else entry_rules.Admission(admitted=users)
         caps = None
         if rules.get("daily_cap") or rules.get("total_cap"):
@@ -203,7 +212,7 @@ def admit_root(cohort: Cohort, version_settings: dict[str, Any], trigger: Node, 
             caps = (day, day_count, total_count)
         if markers_needed:
             runtime_repo.write_markers(cohort.workspace_id, cohort.journey_id, admission.admitted, markers, run_id,
-                                       clock.iso(now))
+                                       clock.iso(now), {u: cohort.entry_of(u) for u in admission.admitted})
         kept = set(admission.admitted)
         root = replace(cohort, users=tuple(u for u in cohort.users if u in kept),
                        per_user={u: v for u, v in cohort.per_user.items() if u in kept})
@@ -225,7 +234,7 @@ class Outcome:
 
 def _facts(node: Node, cohort: Cohort, released: bool) -> semantics.Facts:
     wanted = semantics.needs(node, released)
-    facts = semantics.Facts(workspace_timezone=_workspace_timezone(cohort.workspace_id))
+    facts = semantics.Facts(workspace_timezone=workspace_timezone(cohort.workspace_id))
     users = list(cohort.users)
     if "tags" in wanted or "attributes" in wanted:
         found = profiles_repo.read_profiles(cohort.workspace_id, users)
@@ -374,6 +383,22 @@ def dispatch_children(children: Sequence[Cohort], now: datetime) -> None:
         enqueue(soon, delays)
 
 
+def _leave_out_goal_exits(cohort: Cohort, g: Graph, journey_settings: dict[str, Any]) -> tuple[Cohort, dict[str, int]]:
+    """A journey whose goal exits users: the cohort without the users a goal removed, and
+    their counts at this node. Nothing is read for a journey without such a goal, nor for a
+    cohort parked at an event judgment (the goal claimed and counted its users at once)."""
+    if not goals.exit_goal(journey_settings):
+        return cohort, {}
+    node = g.node(cohort.node_id)
+    if node is not None and node.type == "event_judgment" and cohort.parked():
+        return cohort, {}
+    gone = goals.exited(cohort)
+    if not gone:
+        return cohort, {}
+    counts = {"exited": len(gone), "exited_goal": len(gone), **({"waiting": -len(gone)} if cohort.parked() else {})}
+    return goals.without(cohort, gone), counts
+
+
 def step(message: StepMessage, now: datetime) -> str:
     """Run one cohort's step; returns what happened (for logs and tests)."""
     cohort, marker = runtime_repo.read_step(message.workspace_id, message.journey_id, message.cohort_id)
@@ -405,7 +430,15 @@ def step(message: StepMessage, now: datetime) -> str:
                                  {cohort.node_id: {"failed": len(cohort.users)}})
         return "failed"
     g, version_settings = found
+    cohort, gone = _leave_out_goal_exits(cohort, g, record.settings if record else {})
+    if not cohort.users:
+        runtime_repo.finish_step(cohort, [], "exited", clock.iso(now), epoch, {cohort.node_id: gone})
+        return "exited"
     plan, outcome = decide(cohort, g, version_settings, now)
+    if gone:
+        counts = outcome.counts.setdefault(cohort.node_id, {})
+        for name, delta in gone.items():
+            counts[name] = counts.get(name, 0) + delta
     for child in outcome.children:
         runtime_repo.put_cohort(child, epoch)
     node = g.node(cohort.node_id)

@@ -132,7 +132,7 @@ def shard_of(cohort_id: str) -> int:
     return int(hashlib.sha256(cohort_id.encode()).hexdigest()[:8], 16) % STAT_SHARDS
 
 
-def _counter_update(workspace_id: str, journey_id: str, node_id: str, shard: int,
+def counter_update(workspace_id: str, journey_id: str, node_id: str, shard: int,
                     deltas: Mapping[str, int]) -> dict[str, Any]:
     names = {f"#n{i}": name for i, name in enumerate(deltas)}
     values = {f":v{i}": {"N": str(value)} for i, value in enumerate(deltas.values())}
@@ -163,7 +163,7 @@ def finish_step(cohort: Cohort, children: list[str], outcome: str, at: str, now_
     for node_id, deltas in counts.items():
         kept = {k: v for k, v in deltas.items() if v}
         if kept:
-            items.append(_counter_update(cohort.workspace_id, cohort.journey_id, node_id, shard, kept))
+            items.append(counter_update(cohort.workspace_id, cohort.journey_id, node_id, shard, kept))
     try:
         aws.dynamodb().transact_write_items(TransactItems=items)
         return True
@@ -176,7 +176,7 @@ def finish_step(cohort: Cohort, children: list[str], outcome: str, at: str, now_
 
 def add_counts(workspace_id: str, journey_id: str, node_id: str, key: str, deltas: Mapping[str, int]) -> None:
     """Counts outside a step (entry outcomes): ``key`` picks the shard."""
-    update = _counter_update(workspace_id, journey_id, node_id, shard_of(key), deltas)["Update"]
+    update = counter_update(workspace_id, journey_id, node_id, shard_of(key), deltas)["Update"]
     aws.dynamodb().update_item(**update)
 
 
@@ -211,6 +211,12 @@ def put_run(workspace_id: str, journey_id: str, run_id: str, fields: Mapping[str
         if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return False
         raise
+
+
+def get_run(workspace_id: str, journey_id: str, run_id: str) -> dict[str, str] | None:
+    raw = aws.dynamodb().get_item(TableName=_table(), ConsistentRead=True,
+                                  Key=dynamo.key(journey_pk(workspace_id, journey_id), f"run#{run_id}")).get("Item")
+    return {k: v["S"] for k, v in raw.items() if "S" in v} if raw else None
 
 
 def _query_prefix(pk: str, prefix: str) -> list[dict[str, Any]]:
@@ -261,21 +267,24 @@ def read_markers(workspace_id: str, journey_id: str, users: list[str]) -> dict[s
     found = dynamo.batch_get({_table(): keys})[_table()] if keys else []
     prefix = marker_pk(workspace_id, journey_id, "")
     return {raw["pk"]["S"][len(prefix):]: EntryMarker(int(raw["entries"]["N"]), raw["last_at"]["S"],
-                                                      raw["last_run"]["S"], raw.get("active", {}).get("BOOL", False))
+                                                      raw["last_run"]["S"], raw.get("active", {}).get("BOOL", False),
+                                                      raw.get("last_entry", {}).get("S", ""))
             for raw in found}
 
 
 def write_markers(workspace_id: str, journey_id: str, users: list[str], previous: Mapping[str, Any], run_id: str,
-                  at: str) -> None:
+                  at: str, entry_ids: Mapping[str, str] | None = None) -> None:
     """Record an entry of each user by run ``run_id`` (BatchWriteItem; writing the same run
-    again gives the same items)."""
+    again gives the same items); ``entry_ids`` the users' own entry ids (an event trigger's
+    event ids), which a goal names."""
     items = []
     for user in users:
         before = previous.get(user)
         entries = (before.entries if before and before.last_run == run_id else (before.entries if before else 0) + 1)
         items.append({"pk": {"S": marker_pk(workspace_id, journey_id, user)}, "sk": {"S": "entry"},
                       "kind": {"S": "journey_entry"}, "entries": {"N": str(entries)}, "last_at": {"S": at},
-                      "last_run": {"S": run_id}, "active": {"BOOL": True}})
+                      "last_run": {"S": run_id}, "active": {"BOOL": True},
+                      "last_entry": {"S": (entry_ids or {}).get(user) or run_id}})
     if items:
         dynamo.batch_put(_table(), items)
 
@@ -329,7 +338,7 @@ def enter_root(cohort: Cohort, trigger_counts: Mapping[str, int], caps: tuple[st
                                               ":read": {"N": str(read)}}}})
     kept = {f"entry:{k}": v for k, v in trigger_counts.items() if v}
     if kept:
-        items.append(_counter_update(cohort.workspace_id, cohort.journey_id, cohort.node_id,
+        items.append(counter_update(cohort.workspace_id, cohort.journey_id, cohort.node_id,
                                      shard_of(cohort.cohort_id), kept))
     try:
         aws.dynamodb().transact_write_items(TransactItems=items)

@@ -306,6 +306,8 @@ def put_settings(workspace_id: str, journey_id: str, request: JourneySettings, n
         return repo.update_settings(record, read.status, iso(now))
 
     record = dynamo.read_decide_write(lambda: _load(workspace_id, journey_id), decide, write, busy="the journey")
+    if record.status in ("running", "paused"):
+        lifecycle.listen_for_goal(record)  # a goal set, changed or removed on a live journey
     return to_api(record)
 
 

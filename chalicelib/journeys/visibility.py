@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.audiences import repo as audiences_repo
 from chalicelib.counters import repo as counters_repo
 from chalicelib.errors import NotFound
-from chalicelib.journeys import cohorts, entry_rules, graph, repo, runtime, runtime_repo
+from chalicelib.journeys import cohorts, entry_rules, goals, graph, repo, runtime, runtime_repo
 from chalicelib.sending import repo_messages
 from chalicelib.sending.messages import MessageKey
 
@@ -49,6 +49,7 @@ def stats(workspace_id: str, journey_id: str) -> dict[str, Any]:
             "waiting": values.get("waiting", 0), "passed": {("next" if b == cohorts.NEXT else b): n
                                                            for b, n in sorted(passed.items())},
             "failed": values.get("failed", 0), "exited": values.get("exited", 0), "ended": values.get("ended", 0),
+            "exited_goal": values.get("exited_goal", 0),
         }
         if node.type in graph.TOUCHES:
             sent = counters_repo.read(workspace_id, f"journey#{journey_id}#node#{node.id}")
@@ -56,9 +57,14 @@ def stats(workspace_id: str, journey_id: str) -> dict[str, Any]:
         nodes.append(out)
     trigger = runtime.trigger_of(g)
     entries = counted.get(trigger.id, {}) if trigger else {}
-    return {"journey_id": journey_id, "status": record.status, "version": record.published_version,
-            "entries": {name: entries.get(f"entry:{name}", 0) for name in entry_rules.OUTCOMES},
-            "nodes": nodes}
+    out = {"journey_id": journey_id, "status": record.status, "version": record.published_version,
+           "entries": {name: entries.get(f"entry:{name}", 0) for name in entry_rules.OUTCOMES},
+           "nodes": nodes}
+    goal = record.settings.get("goal")
+    if goal or goals.GOAL_NODE in counted:
+        out["goal"] = {"event": (goal or {}).get("event"), "conversions": counted.get(goals.GOAL_NODE, {}).get(
+            "conversions", 0), "exited": sum(n["exited_goal"] for n in nodes)}
+    return out
 
 
 def _roots(workspace_id: str, journey_id: str, user_id: str) -> list[tuple[dict[str, str], str]]:
@@ -87,6 +93,7 @@ def user_path(workspace_id: str, journey_id: str, user_id: str) -> dict[str, Any
     for run, root in _roots(workspace_id, journey_id, user_id):
         steps: list[dict[str, Any]] = []
         touches: list[tuple[str, str]] = []
+        entry_id: str | None = None
         pending = [root]
         while pending and len(steps) < MAX_STEPS:
             read = runtime_repo.read_cohorts(workspace_id, journey_id, pending)
@@ -94,6 +101,7 @@ def user_path(workspace_id: str, journey_id: str, user_id: str) -> dict[str, Any
             if not holding:
                 break
             cohort, marker = holding[0]
+            entry_id = entry_id or cohort.entry_of(user_id)
             node = g.node(cohort.node_id)
             entry: dict[str, Any] = {"node_id": cohort.node_id, "type": node.type if node else None,
                                      "cohort_id": cohort.cohort_id}
@@ -123,8 +131,14 @@ def user_path(workspace_id: str, journey_id: str, user_id: str) -> dict[str, Any
             pending = [nxt.cohort_id] if nxt is not None else []
         keys = [MessageKey(workspace_id, user_id, journey_id=journey_id, node_id=n, entry_id=e) for n, e in touches]
         messages = repo_messages.read(keys) if keys else {}
+        conversion = goals.conversion_of(workspace_id, journey_id, user_id, entry_id) \
+            if entry_id and record.settings.get("goal") else None
+        if conversion and conversion.pop("exit") and steps and "branch" not in steps[-1] \
+                and steps[-1].get("type") != "end" and steps[-1].get("outcome") is not None:
+            steps[-1]["exited"] = "goal"  # the runner left the user out here
         entries.append({
             "run_id": run["sk"][len("run#"):], "entered_at": run.get("at"), "steps": steps,
+            **({"conversion": conversion} if conversion else {}),
             "messages": [{"node_id": k.node_id, "status": m.status,
                           "history": [{"status": h.status, "at": h.at} for h in m.history]}
                          for k, m in messages.items()],

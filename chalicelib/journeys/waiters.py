@@ -85,7 +85,7 @@ def put_waiters(parked: Cohort, config: dict[str, Any], yes_target: str | None) 
     _parallel(one, list(parked.users))
 
 
-def _claim(pk: str, sk: str, status: str, token: str) -> bool:
+def claim(pk: str, sk: str, status: str, token: str) -> bool:
     try:
         aws.dynamodb().update_item(
             TableName=_table(), Key=dynamo.key(pk, sk), UpdateExpression="SET #s = :s, claim = :t",
@@ -101,16 +101,16 @@ def _claim(pk: str, sk: str, status: str, token: str) -> bool:
 
 def claim_remaining(parked: Cohort) -> set[str]:
     """At the window's end: the users still waiting, now claimed "no"."""
-    claimed = _parallel(lambda u: _claim(waiter_pk(parked.workspace_id, u), _sk(parked), "no", parked.cohort_id),
+    claimed = _parallel(lambda u: claim(waiter_pk(parked.workspace_id, u), _sk(parked), "no", parked.cohort_id),
                         list(parked.users))
     return {u for u, ok in zip(parked.users, claimed) if ok}
 
 
-def on_events(message: EventsMessage, now: datetime) -> int:
+def on_events(message: EventsMessage, now: datetime, items: list[dict[str, Any]] | None = None) -> int:
     """Move the users the message's events answer out of their event judgments ("yes")."""
     from chalicelib.journeys import runtime, runtime_repo
 
-    judged = {i["event"] for i in event_entry.listeners(message.workspace_id, "judge#")}
+    judged = {i["event"] for i in event_entry.listeners(message.workspace_id, "judge#", items)}
     moved = 0
     for event in message.events:
         if event.name not in judged:
@@ -124,7 +124,7 @@ def on_events(message: EventsMessage, now: datetime) -> int:
                 continue
             if not event_entry.matches({"event": event.name, "where": json.loads(waiter["where"])}, event):
                 continue
-            if not _claim(raw["pk"]["S"], raw["sk"]["S"], "yes", event.event_id):
+            if not claim(raw["pk"]["S"], raw["sk"]["S"], "yes", event.event_id):
                 continue
             parked_id, node_id, jid = waiter["cohort"], waiter["node"], waiter["journey"]
             parked = Cohort(workspace_id=message.workspace_id, journey_id=jid, version=int(waiter["version"]),

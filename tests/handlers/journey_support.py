@@ -39,6 +39,21 @@ class Clock:
         return ran
 
 
+def close_entry_windows_at_once(monkeypatch) -> list:
+    """Event-trigger entry windows close as soon as their first entry is written (not after
+    the window's seconds of real SQS delay); returns the close messages queued."""
+    from chalicelib.journeys import gathering, runtime
+
+    queued: list = []
+
+    def at_once(message, delay):
+        queued.append(message)
+        runtime.enqueue([message])
+
+    monkeypatch.setattr(gathering, "schedule_close", at_once)
+    return queued
+
+
 def setup(api, key, drain, users: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Profiles (attributes, tags), provider sms1, an approved SMS template, audience 'all'."""
     assert api.put("/v1/providers/sms1", {"channel": "sms", "kind": "sandbox", "settings": {}}, key=key).status == 200
@@ -131,4 +146,4 @@ def drain_repeating(app, times: int = 3, max_rounds: int = 200) -> int:
     return total
 
 
-__all__ = ["Clock", "setup", "audience", "chain", "publish", "stats", "message_status", "drain_repeating"]
+__all__ = ["Clock", "close_entry_windows_at_once", "setup", "audience", "chain", "publish", "stats", "message_status", "drain_repeating"]

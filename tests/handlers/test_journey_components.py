@@ -10,7 +10,8 @@ import pytest
 from chalicelib.journeys import repo as journeys_repo
 from chalicelib.journeys import runtime, semantics
 from chalicelib.providers import signing
-from tests.handlers.journey_support import START, Clock, audience, chain, publish, setup, stats
+from tests.handlers.journey_support import (START, Clock, audience, chain, close_entry_windows_at_once, publish,
+                                           setup, stats)
 
 VIP = [f"u{i:03d}" for i in range(10)]
 BEIJING = [f"u{i:03d}" for i in range(10, 20)]
@@ -287,8 +288,9 @@ def test_a_webhook_that_fails_is_posted_again_with_the_same_key_and_users_move_o
 
 
 def test_an_event_trigger_enters_the_users_whose_events_match_once_with_the_events_properties(api, workspace, drain,
-                                                                                              env):
+                                                                                              env, monkeypatch):
     clock, key, ids = env
+    close_entry_windows_at_once(monkeypatch)
     jid = publish(api, key, chain(
         ("t", "trigger_event", {"event": "purchase", "where": [{"property": "amount", "op": "gte", "value": 100}]}),
         ("a", "attribute_judgment", {"conditions": [{"property": "amount", "op": "gte", "value": 500}]}),

@@ -143,12 +143,13 @@ def test_month_names_containing_l_are_month_names_in_ranges_too(expression, mont
     assert parse(expression).months == frozenset(months)
 
 
-@pytest.mark.parametrize("expression", [
-    "cron(0 0 L * ? *)", "cron(0 0 15W * ? *)", "cron(0 0 ? * 6L *)", "cron(0 0 ? * MON#2 *)", "cron(0 0 LW * ? *)",
+@pytest.mark.parametrize("expression, first", [  # after 2026-01-01; January 2026 starts on a Thursday
+    ("cron(0 0 L * ? *)", at(2026, 1, 31)), ("cron(0 0 17W * ? *)", at(2026, 1, 16)),
+    ("cron(0 0 ? * 6L *)", at(2026, 1, 30)), ("cron(0 0 ? * MON#2 *)", at(2026, 1, 12)),
+    ("cron(0 0 LW * ? *)", at(2026, 1, 30)),
 ])
-def test_last_weekday_and_nth_forms_are_refused(expression):
-    with pytest.raises(ValueError, match="not supported"):
-        parse(expression)
+def test_last_weekday_and_nth_forms_are_read_as_eventbridge_documents_them(expression, first):
+    assert parse(expression).next_after(at(2026, 1, 1)) == first
 
 
 @pytest.mark.parametrize("expression", ["cron(0 12 ? * ? *)", "cron(0 12 * * * *)", "cron(0 12 1 * MON *)"])
