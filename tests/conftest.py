@@ -158,3 +158,19 @@ def kafka_broker():
 
     with Broker() as broker:
         yield broker
+
+
+# Figures a test reports for every run (schemathesis's counts): a test records them with
+# `record_property("summary", text)`; the controller prints them at the end, also under
+# pytest-xdist, where a worker's own output never reaches the terminal.
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARIES.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for text in _SUMMARIES:
+        terminalreporter.write_line(text)
