@@ -20,13 +20,18 @@ from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 
+_MOTO_STARTED = False
+
+
 @pytest.fixture(scope="session")
 def aws_backend():
     """moto for the whole session, with the template's tables and queues."""
     from devstack import moto_patches
 
+    global _MOTO_STARTED
     moto_patches.install()
     with mock_aws():
+        _MOTO_STARTED = True
         from chalicelib import aws
         from chalicelib.config import settings
         from devstack import resources
@@ -149,6 +154,24 @@ def _empty_queues(request):
             sqs.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
     yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _empty_tables_after_the_module(request):
+    """Each test module leaves the session's moto tables empty behind it. moto answers a
+    Query on a global secondary index by walking every item of the table, so what one module
+    stores (20,000 profiles for a build, a CDNOW customer base) would slow every later
+    profile or message lookup; tests isolate by workspace and never read another module's
+    items, and a module's own module-scoped data lives until its last test."""
+    yield
+    if not _MOTO_STARTED:  # no test of the session has reached AWS yet: nothing stored
+        return
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    for backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].values():
+        for table in backend.tables.values():
+            table.items.clear()
 
 
 @pytest.fixture(scope="session")
