@@ -8,9 +8,9 @@ DEMO ?= 1
 WORKERS ?= 2
 STAGE ?= dev
 TEST_ARGS ?=
-# pytest-xdist: one worker per core (at most 4); the end-to-end tests stay together on one
-# worker (they share one local stack). `make test PARALLEL=` runs in one process.
-PARALLEL ?= -n auto --maxprocesses=4 --dist loadgroup
+# pytest-xdist: one worker per core (at most 4), a test module's tests on one worker (a module's
+# fixtures start once; the end-to-end tests share one local stack per worker). `make test PARALLEL=` runs in one process.
+PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
 

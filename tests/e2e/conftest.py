@@ -3,7 +3,9 @@
 Starting the stack costs tens of seconds on a busy 2-core machine, so the tests that need
 nothing of their own (each makes its own workspace, or uses the demo one read-only) share
 one, started with the demo workspace exactly as the README's `make run` does. Tests about
-starting, stopping and restoring state start their own."""
+starting, stopping and restoring state start their own. Under pytest-xdist each worker that
+runs end-to-end tests has its own shared stack (the fixture is per process), so tests that
+move a stack's clock never race each other."""
 from __future__ import annotations
 
 import pytest
@@ -22,10 +24,3 @@ def shared_stack(tmp_path_factory):
 def stack(shared_stack):
     return shared_stack
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`) every end-to-end test runs on one worker, so
-    the shared stack starts once and the tests that move its clock never race each other."""
-    for item in items:
-        if "tests/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/"):
-            item.add_marker(pytest.mark.xdist_group("stack"))
