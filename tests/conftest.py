@@ -45,10 +45,12 @@ def aws_backend():
 @pytest.fixture(scope="session")
 def app(aws_backend):
     from devstack import gateway
+    from devstack.server import thread_local_requests
 
     gateway.install()
     import app as app_module
 
+    thread_local_requests(app_module.app)  # tests that race requests on threads (as the local stack does)
     return app_module.app
 
 
