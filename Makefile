@@ -8,6 +8,9 @@ DEMO ?= 1
 WORKERS ?= 2
 STAGE ?= dev
 TEST_ARGS ?=
+# pytest-xdist: one worker per core (at most 4), a test module's tests on one worker (a module's
+# fixtures start once; the end-to-end tests share one local stack per worker). `make test PARALLEL=` runs in one process.
+PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
 
@@ -24,7 +27,7 @@ run: $(STAMP)
 	$(PY) -m devstack.stack --port $(PORT) --state-dir "$(STATE_DIR)" --workers $(WORKERS) $(if $(filter 0 no false,$(DEMO)),--no-demo,)
 
 test: $(STAMP)
-	$(PY) -m pytest $(TEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(TEST_ARGS)
 
 package: $(STAMP)
 	rm -rf build/$(STAGE)

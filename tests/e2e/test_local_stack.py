@@ -7,19 +7,13 @@ import urllib.request
 import pytest
 
 from devstack.harness import StackProcess
+from tests.e2e.support import dlq_command
 
 pytestmark = pytest.mark.e2e
 
 
 def Stack(state_dir, *, demo: bool = False) -> StackProcess:  # noqa: N802 - reads as a constructor
     return StackProcess(state_dir, demo=demo)
-
-
-@pytest.fixture
-def stack(tmp_path):
-    running = Stack(tmp_path / "state")
-    yield running
-    running.stop()
 
 
 def poll(check, timeout: float = 30.0, interval: float = 0.2):
@@ -82,6 +76,9 @@ def test_state_persists_across_a_clean_restart(tmp_path):
     assert "stopped." in first.output()
     with pytest.raises(OSError):  # Ctrl-C stopped moto's server too
         urllib.request.urlopen(moto + "/moto-api/", timeout=2)
+    assert not (state_dir / "running.json").exists()  # a stopped stack is not offered to `make dlq`
+    stopped = dlq_command(state_dir)
+    assert stopped.returncode == 2 and "no local stack is running" in stopped.stderr
 
     second = Stack(state_dir)
     try:
@@ -93,16 +90,14 @@ def test_state_persists_across_a_clean_restart(tmp_path):
         second.stop()
 
 
-def test_the_demo_workspace_key_is_printed_and_works(tmp_path):
-    demo = Stack(tmp_path / "state", demo=True)
-    try:
-        status, page = demo.call("GET", "/v1/profiles?limit=5", key=demo.demo_key)
-        assert status == 200 and len(page["items"]) == 5
-        providers = demo.call("GET", "/v1/providers", key=demo.demo_key)[1]["items"]
-        assert [(p["name"], p["kind"]) for p in providers] == [("sandbox-email", "sandbox"), ("sandbox-sms", "sandbox")]
-        [welcome] = demo.call("GET", "/v1/templates?status=approved", key=demo.demo_key)[1]["items"]
-        status, preview = demo.call("POST", f"/v1/templates/{welcome['id']}/preview", {"user_id": "user-001"},
-                                    key=demo.demo_key)
-        assert status == 200 and preview["rendered"]["body"].startswith("Hi ")
-    finally:
-        demo.stop()
+def test_the_demo_workspace_key_is_printed_and_works(stack):
+    """`make run` seeds a demo workspace and prints its admin key (the shared stack is started so)."""
+    demo = stack
+    status, page = demo.call("GET", "/v1/profiles?limit=5", key=demo.demo_key)
+    assert status == 200 and len(page["items"]) == 5
+    providers = demo.call("GET", "/v1/providers", key=demo.demo_key)[1]["items"]
+    assert [(p["name"], p["kind"]) for p in providers] == [("sandbox-email", "sandbox"), ("sandbox-sms", "sandbox")]
+    [welcome] = demo.call("GET", "/v1/templates?status=approved", key=demo.demo_key)[1]["items"]
+    status, preview = demo.call("POST", f"/v1/templates/{welcome['id']}/preview", {"user_id": "user-001"},
+                                key=demo.demo_key)
+    assert status == 200 and preview["rendered"]["body"].startswith("Hi ")

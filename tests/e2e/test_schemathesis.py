@@ -30,13 +30,6 @@ ORG_ONLY_EXAMPLES = 5  # POST /v1/workspaces creates a workspace per accepted ca
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
 
-@pytest.fixture
-def stack(tmp_path):
-    running = StackProcess(tmp_path / "state")
-    yield running
-    running.stop()
-
-
 def seed(stack: StackProcess) -> str:
     """A workspace with profiles, events and a definition; returns its admin key."""
     status, created = stack.call("POST", "/v1/workspaces", {"name": "Fuzzed", "timezone": "Asia/Shanghai"},
@@ -71,7 +64,7 @@ max-examples = {ORG_ONLY_EXAMPLES}
     return path
 
 
-def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(stack, tmp_path, capsys):
+def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(stack, tmp_path, record_property):
     key = seed(stack)
     run_seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**32))
     report = tmp_path / "report.json"
@@ -91,11 +84,10 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(stac
                f"{summary['operations']['total']} operations, {summary['test_cases']['generated']} cases, "
                f"{server_errors} server errors (5xx), {summary['test_cases']['unique_failures']} unique failures, "
                f"{summary['running_time']:.0f} s")
-    with capsys.disabled():  # the figures show in every run, not only in a failure's report
-        print("\n" + figures)
-        if summary["failures"] or summary["errors"]:
-            print(result.stdout)
-            print(f"every request and answer of the run: {tmp_path / 'cassette.yaml'}")
+    record_property("summary", figures)  # printed at the end of every run (tests/conftest.py)
+    if summary["failures"] or summary["errors"]:
+        print(result.stdout)  # shown with the failure's report
+        print(f"every request and answer of the run: {tmp_path / 'cassette.yaml'}")
 
     assert summary["operations"]["tested"] == summary["operations"]["total"] > 0, result.stdout
     assert summary["test_cases"]["generated"] > 0
