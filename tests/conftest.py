@@ -199,3 +199,22 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     for text in _SUMMARIES:
         terminalreporter.write_line(text)
+
+
+# The modules that take minutes start first, so that under pytest-xdist the short ones fill
+# the other workers around them instead of a long one starting last and running alone.
+LONG_FIRST = (
+    "tests/e2e/test_schemathesis.py",
+    "tests/handlers/test_task_results.py",
+    "tests/handlers/test_audience_build.py",
+    "tests/handlers/test_journey_components.py",
+    "tests/handlers/test_rfm_cdnow_build.py",
+    "tests/handlers/test_journey_entries.py",
+    "tests/handlers/test_audience_exports.py",
+    "tests/test_bench.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: n for n, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONG_FIRST)))  # stable: the rest keep their order

@@ -23,7 +23,7 @@ from devstack.harness import StackProcess
 pytestmark = pytest.mark.e2e
 
 ST = Path(sys.executable).parent / "st"
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "80"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "50"))
 ORG_ONLY_EXAMPLES = 5  # POST /v1/workspaces creates a workspace per accepted case
 # One worker: with threads, CPython 3.11.7's ast.parse (used by hypothesis to describe
 # filters) can fail with "SystemError: AST constructor recursion depth mismatch".
