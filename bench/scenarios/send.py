@@ -108,7 +108,7 @@ def _expected_receipts(state: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-@scenario("send", unit="message sent", default_size=20_000, tiny_size=200)
+@scenario("send", unit="message sent", default_size=5_000, tiny_size=200)
 def run_send(bench: Any, size: int, seed: int, progress: Any) -> dict[str, Any]:
     state = _setup(bench, size, progress)
     with bench.measure() as measured:
@@ -120,7 +120,7 @@ def run_send(bench: Any, size: int, seed: int, progress: Any) -> dict[str, Any]:
     return measured.summary(size) | {"recipients_per_send_message": BATCH}
 
 
-@scenario("receipts", unit="receipt", default_size=20_000, tiny_size=200)
+@scenario("receipts", unit="receipt", default_size=5_000, tiny_size=200)
 def run_receipts(bench: Any, size: int, seed: int, progress: Any) -> dict[str, Any]:
     from chalicelib.receipts import sandbox_poster
 
