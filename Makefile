@@ -10,7 +10,7 @@ STAGE ?= dev
 TEST_ARGS ?=
 # pytest-xdist: one worker per core (at most 4), a test module's tests on one worker (a module's
 # fixtures start once; the end-to-end tests share one local stack per worker). `make test PARALLEL=` runs in one process.
-PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
+PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 BENCH_ARGS ?=
 STAMP := $(VENV)/.installed
 
