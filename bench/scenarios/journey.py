@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.harness import seed_profiles
 from bench.scenarios import naive, scenario
-from bench.scenarios.task import sandbox_and_template, seed_profiles, write_audience
+from bench.scenarios.task import sandbox_and_template, write_audience
 
 FAILURE_RATE = 0.1
 JUDGE_AFTER_SECONDS = 3600  # over runtime.SHORT_WAIT_SECONDS: parked through the due-work index

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from bench.harness import seed_profiles
 from bench.scenarios import scenario
 
 BATCH = 100
@@ -26,28 +27,6 @@ TEMPLATE = {"channel": "sms", "name": "bench", "body": "Hi {{ profile.user_id }}
 # scheduler would post them on the wall clock); ``receipts`` moves the clock an hour a step.
 RECEIPT_DELAY_SECONDS = 3600
 _sent: dict[str, Any] = {}
-
-
-def seed_profiles(workspace_id: str, n: int, progress: Any) -> list[str]:
-    from chalicelib import dynamo
-    from chalicelib.config import settings
-    from chalicelib.profiles.repo import ProfileRecord, profile_item
-
-    task = progress.add_task("send: seed profiles", total=n)
-    users, chunk = [], []
-    for i in range(n):
-        user_id = f"user-{i:08d}"
-        users.append(user_id)
-        record = ProfileRecord(
-            workspace_id=workspace_id, user_id=user_id, attributes={"first_name": f"N{i}", "plan": "pro"},
-            channels={"phone": f"+86138{i:08d}"}, tags=frozenset(),
-            created_at="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:00.000Z", version=1)
-        chunk.append(profile_item(record).serialize())
-        if len(chunk) == 2_000 or i == n - 1:
-            dynamo.batch_put(settings.table("profiles"), chunk)
-            progress.advance(task, len(chunk))
-            chunk = []
-    return users
 
 
 def _billed_as_app(bench: Any) -> Any:
@@ -63,7 +42,7 @@ def _billed_as_app(bench: Any) -> Any:
 
 def _setup(bench: Any, size: int, progress: Any) -> dict[str, Any]:
     workspace_id, key = bench.workspace("bench-send")
-    users = seed_profiles(workspace_id, size, progress)
+    users = seed_profiles(workspace_id, size, progress, "send")
     bench.call("PUT", "/v1/providers/sbx", key, {"channel": "sms", "kind": "sandbox", "cost_per_message": 0.0,
                                                  "settings": {"receipt_delay_seconds": RECEIPT_DELAY_SECONDS}})
     tid = bench.call("POST", "/v1/templates", key, TEMPLATE)["id"]

@@ -16,35 +16,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from bench.harness import seed_profiles
 from bench.scenarios import naive, scenario
 
 RECEIPT_DELAY_SECONDS = 86400  # the most the sandbox takes
 TEMPLATE = {"channel": "sms", "name": "bench task", "body": "Hi {{ profile.user_id }}, {{ offer }}",
             "variables": {"offer": "10% off today"}}
 MAX_ROUNDS = 60
-
-
-def seed_profiles(workspace_id: str, n: int, progress: Any, label: str) -> list[str]:
-    """N profiles with a phone and a first name, written in batches (setup); their ids, sorted."""
-    from chalicelib import dynamo
-    from chalicelib.config import settings
-    from chalicelib.profiles.repo import ProfileRecord, profile_item
-
-    bar = progress.add_task(f"{label}: seed profiles", total=n)
-    users, chunk = [], []
-    for i in range(n):
-        user_id = f"user-{i:08d}"
-        users.append(user_id)
-        record = ProfileRecord(
-            workspace_id=workspace_id, user_id=user_id, attributes={"first_name": f"N{i}", "plan": "pro"},
-            channels={"phone": f"+86139{i:08d}"}, tags=frozenset(),
-            created_at="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:00.000Z", version=1)
-        chunk.append(profile_item(record).serialize())
-        if len(chunk) == 2_000 or i == n - 1:
-            dynamo.batch_put(settings.table("profiles"), chunk)
-            progress.advance(bar, len(chunk))
-            chunk = []
-    return users
 
 
 def write_audience(workspace_id: str, users: list[str], audience_id: str = "aud_bench") -> str:

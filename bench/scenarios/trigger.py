@@ -20,7 +20,8 @@ import time
 from typing import Any
 
 from bench.scenarios import scenario
-from bench.scenarios.task import sandbox_and_template, seed_profiles
+from bench.harness import seed_profiles
+from bench.scenarios.task import sandbox_and_template
 
 RATE = 2.0  # events offered per second: under the pipeline's capacity on moto, so latency is not queueing
 EVENT = "bench_signup"
