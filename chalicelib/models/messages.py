@@ -28,6 +28,12 @@ messages due then (sandbox only, never in production paths).
 counting (its messages' outcomes are plain updates naming the token; the counters move
 once per batch, with this item, in one transaction).
 
+``batch_outcomes`` items: pk = "<ws>#countbatch#<token>", sk = "outcomes": the messages a
+provider call accepted, for providers whose receipts name our key (no ``by_provider_id``
+entry to write): the call's one outcome write. Those messages stay ``claimed`` and name
+the token (``outcomes_batch``); every reader resolves them through
+``sending.repo_messages`` (``read``, ``settle_items``, ``sent_among``).
+
 ``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``, ``campaign#<id>``,
 ``journey#<id>``), sk = "<UTC hour>#<shard>" (a journey's: "<UTC hour>#node#<node id>#<shard>"):
 the owner's counters by hour of the status changes, spread over ``counters.repo.SHARDS`` items
@@ -99,6 +105,7 @@ class MessageItem(MessagesTableItem, discriminator="message"):
     counter_owners = UnicodeSetAttribute(null=True)  # task#.. / journey#..#node#.. / campaign#.. it counts for
     count_batch = UnicodeAttribute(null=True)       # the provider batch whose counting transaction counts its outcome
     batch_counts = UnicodeSetAttribute(null=True)   # what that transaction counts for it (targeted, sent | failed)
+    outcomes_batch = UnicodeAttribute(null=True)    # set by the claim: the provider call's outcomes item
 
 
 class CountBatchItem(MessagesTableItem, discriminator="count_batch"):
@@ -110,6 +117,19 @@ class CountBatchItem(MessagesTableItem, discriminator="count_batch"):
     state = UnicodeAttribute(null=True)
     counted_keys = UnicodeSetAttribute(null=True)
     expires_at = NumberAttribute()
+
+
+class BatchOutcomesItem(MessagesTableItem, discriminator="batch_outcomes"):
+    """The accepted messages of one provider call (``sending.repo_messages.record_accepted``),
+    for providers whose receipts name our message key: one write for the call instead of
+    one outcome write per message, which stays ``claimed`` and names this item
+    (``outcomes_batch``). Kept as long as the messages (no TTL)."""
+
+    at = UnicodeAttribute()                    # when the provider answered
+    provider_kind = UnicodeAttribute()
+    sent = MapAttribute[str, Any]()            # message digest -> provider message id ("": derived from our key)
+    cost = NumberAttribute(null=True)          # each message's cost, unless in ``costs``
+    costs = MapAttribute[str, Any](null=True)  # message digest -> cost, where it differs
 
 
 class SandboxOutboxItem(MessagesTableItem, discriminator="sandbox_outbox"):

@@ -170,6 +170,9 @@ class Provider:
     channels: ClassVar[frozenset[str]]
     max_batch: ClassVar[int] = 1                      # the provider's own ceiling per call
     supports_idempotency_key: ClassVar[bool] = False  # a repeated key is never sent twice
+    # Its receipts name our message key, so no ``by_provider_id`` entry is needed and the
+    # messages a call accepted are recorded together (``repo_messages.record_accepted``).
+    receipts_name_message_key: ClassVar[bool] = False
 
     def __init__(self, config: ProviderConfig):
         self.config = config
@@ -186,6 +189,12 @@ class Provider:
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         raise NotImplementedError
+
+    @classmethod
+    def message_id_of(cls, message_key: str) -> str | None:
+        """The id this kind gives a message, when it follows from our key alone (None: it
+        does not; the id is stored)."""
+        return None
 
     def handle_callback(self, callback: Callback) -> CallbackResult:
         """Verify and parse a request the provider made to the receipts route."""

@@ -83,9 +83,13 @@ class SandboxProvider(Provider):
     max_batch = 100
     supports_idempotency_key = True
     # Its receipts name our message key (``receipts.sandbox_poster``; its ids carry it too,
-    # ``message_key_of``): the sender writes no
-    # ``by_provider_id`` index entry for its messages (1 WRU a message saved).
+    # ``message_key_of``): the sender writes no ``by_provider_id`` index entry for its
+    # messages, and records the messages a call accepted in one item for the call.
     receipts_name_message_key = True
+
+    @classmethod
+    def message_id_of(cls, message_key: str) -> str | None:
+        return provider_message_id(message_key)
 
     def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         rate = float(self.config.settings.get("failure_rate") or 0)

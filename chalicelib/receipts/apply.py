@@ -35,6 +35,9 @@ class Stored:
     click_keys: frozenset[str] = frozenset()
     owners: tuple[str, ...] = ()
     provider: str | None = None   # the provider account that sent it
+    # Read as sent from its provider call's outcomes item (still ``claimed`` in the table):
+    # (provider message id, cost, count batch, batch counts), written with the receipt's change.
+    settle: tuple[str | None, float | None, str | None, frozenset[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from chalicelib.counters import repo as counters_repo
 from chalicelib.models.messages import HistoryEntry, MessageItem
 from chalicelib.receipts.apply import Change, Stored
 from chalicelib.sending import repo_messages
-from chalicelib.sending.messages import HistoryItem
+from chalicelib.sending.messages import CLAIMED, HistoryItem
 
 FIND_CONCURRENCY = 8
 
@@ -45,10 +45,13 @@ def find(workspace_id: str, provider: str, provider_ids: Sequence[str]) -> dict[
 def read(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
     table = settings.table("messages")
     found = dynamo.batch_get({table: [dynamo.key(pk, sk) for pk, sk in dict.fromkeys(keys)]})[table]
+    items = [MessageItem.from_raw_data(raw) for raw in found]
+    claimed = {(i.pk, i.sk) for i in items if i.status == CLAIMED}
     out = {}
-    for raw in found:
-        item = MessageItem.from_raw_data(raw)
-        out[(item.pk, item.sk)] = _stored(item)
+    for item in repo_messages.settle_items(items):
+        # A message its call's outcomes item lists as sent is settled by the receipt's write.
+        settled = (item.pk, item.sk) in claimed and item.status != CLAIMED
+        out[(item.pk, item.sk)] = _stored(item, settled)
     return out
 
 
@@ -56,7 +59,7 @@ def read_one(key: tuple[str, str]) -> Stored | None:
     return read([key]).get(key)
 
 
-def _stored(item: MessageItem) -> Stored:
+def _stored(item: MessageItem, settled: bool = False) -> Stored:
     owners = tuple(sorted(item.counter_owners)) if item.counter_owners else _owners_from_key(item)
     return Stored(
         pk=item.pk, sk=item.sk, workspace_id=item.workspace_id, user_id=item.user_id, channel=item.channel,
@@ -64,6 +67,8 @@ def _stored(item: MessageItem) -> Stored:
         history=tuple(HistoryItem(h.status, h.at, h.reason) for h in item.history or ()),
         counted=frozenset(item.counted or ()), click_keys=frozenset(item.click_keys or ()), owners=owners,
         provider=item.provider,
+        settle=((item.provider_message_id, float(item.cost) if item.cost is not None else None, item.count_batch,
+                 frozenset(item.batch_counts or ())) if settled else None),
     )
 
 
@@ -94,6 +99,18 @@ def update_for(stored: Stored, change: Change, now_iso: str) -> counters_repo.Co
         actions.append(MessageItem.counted.set(set(change.counted)))
     if change.new_click_keys:
         actions.append(MessageItem.click_keys.add(set(change.new_click_keys)))
+    if stored.settle is not None:  # read as sent from its call's outcomes item: store what that says
+        pid, cost, count_batch, batch_counts = stored.settle
+        actions += [MessageItem.claim_token.remove(), MessageItem.lease_until.remove()]
+        actions += [a for a in (
+            MessageItem.provider_message_id.set(pid) if pid else None,
+            MessageItem.cost.set(cost) if cost is not None else None,
+            MessageItem.count_batch.set(count_batch) if count_batch else None,
+            MessageItem.batch_counts.set(set(batch_counts)) if batch_counts else None) if a is not None]
+        if not change.moved:  # its history and status too, when the receipt does not move it
+            actions += [MessageItem.status.set(stored.status), MessageItem.status_at.set(stored.history[-1].at),
+                        MessageItem.history.set([HistoryEntry(status=h.status, at=h.at, reason=h.reason)
+                                                 for h in stored.history])]
     return counters_repo.CountedUpdate(MessageItem(stored.pk, stored.sk), actions, MessageItem.version == stored.version,
                                        stored.workspace_id, stored.owners, change.deltas,
                                        _counted_at(change.counted_at, clock.parse_iso(now_iso)))

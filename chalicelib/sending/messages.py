@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Union
+
+from chalicelib.counters import counting
 
 SHARDS = 16
 HISTORY_LIMIT = 10
@@ -120,6 +122,30 @@ class Record:
     count_batch: str | None = None          # the provider batch whose counting transaction counts its outcome
     batch_counts: frozenset[str] = frozenset()  # what that transaction counts for it
     cost: float | None = None
+    outcomes_batch: str | None = None       # its provider call's outcomes item, where "sent" may be recorded
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A message its provider call accepted, as that call's outcomes item records it."""
+
+    at: str
+    provider_message_id: str | None
+    cost: float | None
+
+
+def as_sent(record: Record, accepted: Accepted) -> Record:
+    """A claimed record whose provider call's outcomes item lists it, read as its own
+    outcome write would have left it: sent, with the provider's id and the cost, the
+    history entry, and what the batch's counting transaction counts for it (so receipts
+    and redeliveries never count it again, and a crash before that transaction is
+    counted once by ``sender._recover_counts``)."""
+    decided = counting.on_status("sent", record.counted, cost=accepted.cost)
+    return replace(record, status="sent", claim_token=None, lease_until=None,
+                   history=with_history(record.history, "sent", accepted.at, None),
+                   provider_message_id=accepted.provider_message_id or record.provider_message_id,
+                   cost=accepted.cost, counted=record.counted | decided.counted, count_batch=record.outcomes_batch,
+                   batch_counts=frozenset(name for name in decided.deltas if name != "cost"))
 
 
 def with_history(history: tuple[HistoryItem, ...], status: str, at: str, reason: str | None) -> tuple[HistoryItem, ...]:
@@ -233,6 +259,17 @@ def count_wait(record: Record, now: datetime) -> int:
 
 def lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=LEASE_SECONDS)
+
+
+# Outcomes recorded together (one item for a provider call) carry no per-message condition
+# on the claim token, so they are written, and counted, only while the claims are surely
+# still ours: well before the lease ends (the sender's 60 s timeout ends it first on
+# Lambda). Past this, the per-message conditional writes are used, or the redelivery counts.
+TOGETHER_MARGIN_SECONDS = 30
+
+
+def claims_still_ours(lease: datetime, now: datetime) -> bool:
+    return now < lease - timedelta(seconds=TOGETHER_MARGIN_SECONDS)
 
 
 # --------------------------------------------------------------------------- outcomes

@@ -10,6 +10,12 @@ invariants are conditions, never read-then-write):
            its provider batch (``count_batch``); the batch's counters then move in one
            transaction (``count_outcomes``), or message by message after a crash
            (``recover_counts``), each exactly once;
+* accepted together: for providers whose receipts name our key (no ``by_provider_id``
+           entry to write), the messages a call accepted are one PutItem for the call
+           (``record_accepted``: the batch's outcomes item) instead of one outcome write
+           each; they stay ``claimed``, naming that item (``outcomes_batch``, set by the
+           claim), and every read here resolves them to ``sent`` (``read``,
+           ``settle_items``, ``sent_among``);
 * drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
 * give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
 
@@ -33,7 +39,7 @@ from chalicelib.counters import counting
 from chalicelib.counters import repo as counters_repo
 from chalicelib.models.messages import CountBatchItem, HistoryEntry, MessageItem
 from chalicelib.sending.messages import (
-    CLAIMED, HistoryItem, MessageKey, Record, Written, with_history,
+    CLAIMED, Accepted, HistoryItem, MessageKey, Record, Written, as_sent, with_history,
 )
 
 WRITE_CONCURRENCY = 16
@@ -94,7 +100,18 @@ def read(keys: Sequence[MessageKey], *, consistent: bool = True) -> dict[Message
     for raw in found:
         item = MessageItem.from_raw_data(raw)
         records[by_key[(item.pk, item.sk)]] = _record(item)
-    return records
+    return resolve(records)
+
+
+def resolve(records: dict[MessageKey, Record]) -> dict[MessageKey, Record]:
+    """The records with every claimed message its provider call's outcomes item lists read
+    as sent (``messages.as_sent``); one BatchGetItem for the calls named, none when no
+    record waits on one."""
+    waiting = [(k, r) for k, r in records.items() if r.status == CLAIMED and r.outcomes_batch]
+    if not waiting:
+        return records
+    accepted = accepted_in({(k.workspace_id, r.outcomes_batch or "", k) for k, r in waiting})
+    return {k: (as_sent(r, accepted[k]) if k in accepted else r) for k, r in records.items()}
 
 
 def _record(item: MessageItem) -> Record:
@@ -107,6 +124,7 @@ def _record(item: MessageItem) -> Record:
         campaign_id=item.campaign_id, fatigue_counter=item.fatigue_counter,
         counted=frozenset(item.counted or ()), count_batch=item.count_batch,
         batch_counts=frozenset(item.batch_counts or ()), cost=float(item.cost) if item.cost is not None else None,
+        outcomes_batch=item.outcomes_batch,
     )
 
 
@@ -122,6 +140,7 @@ class ClaimWrite:
     lease_until: datetime
     now: datetime
     previous: Record | None  # None: a new record; else the record read (released or crashed)
+    outcomes_batch: str | None = None  # the call's outcomes item, when accepted messages are recorded together
 
 
 def claim(write: ClaimWrite) -> bool:
@@ -140,6 +159,7 @@ def claim(write: ClaimWrite) -> bool:
         fatigue_counter=write.meta.fatigue_counter or (prev.fatigue_counter if prev else None),
         counted=set(prev.counted) if prev and prev.counted else None,
         counter_owners=set(owners_of(write.key, write.meta.campaign_id or (prev.campaign_id if prev else None))) or None,
+        outcomes_batch=write.outcomes_batch,
     )
     condition = MessageItem.pk.does_not_exist() if prev is None else (MessageItem.version == prev.version)
     return dynamo.save_if(item, condition)
@@ -219,6 +239,124 @@ def record_outcomes(writes: Sequence[OutcomeWrite]) -> list[bool]:
     return parallel(_outcome_write, jobs)
 
 
+OUTCOMES_SK = "outcomes"
+
+
+def record_accepted(workspace_id: str, token: str, provider_kind: str, writes: Sequence[OutcomeWrite], now: datetime) -> None:
+    """The messages one provider call accepted, in one PutItem for the call (its outcomes
+    item: ceil(KB) WRU for the call, where one outcome write each cost 1 WRU a message).
+    Only for providers whose receipts name our key: there is no ``by_provider_id`` entry
+    to write, so nothing per message is left to store. A provider id the kind derives from
+    our key (``Provider.message_id_of``) is stored as "". ``attribute_not_exists(pk)``: the
+    token is this call's alone, so a failed condition is this request's own earlier try."""
+    kind = _kind(provider_kind)
+    sent: dict[str, Any] = {}
+    costs: dict[str, Any] = {}
+    common = writes[0].written.cost if writes else None
+    for write in writes:
+        digest = message_digest(write.key)
+        pid = write.written.provider_message_id or ""
+        derived = kind.message_id_of(str(write.key)) if kind is not None else None
+        sent[digest] = {"S": "" if pid == derived else pid}
+        if write.written.cost != common and write.written.cost is not None:
+            costs[digest] = {"N": str(write.written.cost)}
+    item: dict[str, Any] = {
+        "pk": {"S": batch_pk(workspace_id, token)}, "sk": {"S": OUTCOMES_SK}, "kind": {"S": "batch_outcomes"},
+        "at": {"S": clock.iso(now)}, "provider_kind": {"S": provider_kind}, "sent": {"M": sent},
+    }
+    if common is not None:
+        item["cost"] = {"N": str(common)}
+    if costs:
+        item["costs"] = {"M": costs}
+    try:
+        aws.dynamodb().put_item(TableName=settings.table("messages"), Item=item,
+                                ConditionExpression="attribute_not_exists(pk)")
+    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
+        pass  # written by this request's earlier try (the SDK retried after a timeout)
+
+
+def _kind(provider_kind: str) -> Any:
+    from chalicelib import providers  # registers the kinds (not at import: readers rarely need them)
+
+    return providers.base.kinds().get(provider_kind)
+
+
+def accepted_in(wanted: set[tuple[str, str, MessageKey]]) -> dict[MessageKey, Accepted]:
+    """Which of these (workspace, outcomes item token, message) the items list as accepted:
+    one strongly consistent BatchGetItem per 100 items (consistent: a redelivery must not
+    take a recorded message for a crashed claimant's)."""
+    table = settings.table("messages")
+    tokens = {(ws, token) for ws, token, _ in wanted}
+    found = dynamo.batch_get({table: [dynamo.key(batch_pk(ws, t), OUTCOMES_SK) for ws, t in sorted(tokens)]})[table]
+    items = {raw["pk"]["S"]: raw for raw in found}  # read raw: ``sent`` is a map keyed by digests
+    out: dict[MessageKey, Accepted] = {}
+    for ws, token, key in wanted:
+        item = items.get(batch_pk(ws, token))
+        digest = message_digest(key)
+        sent = (item or {}).get("sent", {}).get("M", {})
+        if item is None or digest not in sent:
+            continue
+        pid: str | None = sent[digest]["S"] or None
+        if pid is None:
+            kind = _kind(item["provider_kind"]["S"])
+            pid = kind.message_id_of(str(key)) if kind is not None else None
+        cost = item.get("costs", {}).get("M", {}).get(digest) or item.get("cost")
+        out[key] = Accepted(item["at"]["S"], pid, float(cost["N"]) if cost else None)
+    return out
+
+
+def key_of(item: MessageItem) -> MessageKey:
+    """The message key of a stored message item (from its pk and sk)."""
+    parts = item.pk.split("#")
+    owner_id = "#".join(parts[2:-1])
+    if parts[1] == "task":
+        return MessageKey(item.workspace_id, item.user_id, task_id=owner_id)
+    node_id, entry_id, _ = item.sk.split("#", 2)
+    return MessageKey(item.workspace_id, item.user_id, journey_id=owner_id, node_id=node_id, entry_id=entry_id)
+
+
+def settle_items(items: Sequence[MessageItem]) -> list[MessageItem]:
+    """The items (changed in place, not written) with every claimed message its provider
+    call's outcomes item lists shown as sent: status, time, history, provider id, cost.
+    For readers of whole items (the task's message list, its export, receipts)."""
+    waiting = {key_of(i): i for i in items if i.status == CLAIMED and i.outcomes_batch}
+    if not waiting:
+        return list(items)
+    records = resolve({key: _record(item) for key, item in waiting.items()})
+    for key, item in waiting.items():
+        record = records[key]
+        if record.status != "sent":
+            continue
+        item.status, item.status_at = "sent", record.history[-1].at
+        item.history = _history(record.history)
+        item.provider_message_id, item.cost = record.provider_message_id, record.cost
+        item.counted, item.count_batch = set(record.counted) or None, record.count_batch
+        item.batch_counts = set(record.batch_counts) or None
+        item.claim_token = item.lease_until = None
+    return list(items)
+
+
+def read_item(key: MessageKey) -> MessageItem | None:
+    """One message's whole item as readers see it (settled: ``settle_items``), or None."""
+    try:
+        item = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    except MessageItem.DoesNotExist:
+        return None
+    return settle_items([item])[0]
+
+
+def sent_among(workspace_id: str, claimed: Sequence[tuple[str, str, str]]) -> set[str]:
+    """Of (user id, outcomes item token, idempotency key) of claimed messages, the users
+    whose message its call's outcomes item lists as accepted (for readers that project
+    only a few attributes: ``audiences.task_result``)."""
+    table = settings.table("messages")
+    tokens = sorted({token for _, token, _ in claimed})
+    found = dynamo.batch_get({table: [dynamo.key(batch_pk(workspace_id, t), OUTCOMES_SK) for t in tokens]},
+                             projection={table: "pk, sent"})[table]
+    listed = {raw["pk"]["S"]: raw.get("sent", {}).get("M", {}) for raw in found}
+    return {user for user, token, idem in claimed if digest_of(idem) in listed.get(batch_pk(workspace_id, token), {})}
+
+
 BATCH_EXPIRES_DAYS = 15  # longer than the sends queue keeps a message (14 days at most)
 
 
@@ -227,8 +365,12 @@ def batch_pk(workspace_id: str, token: str) -> str:
 
 
 def message_digest(key: MessageKey) -> str:
-    """A message's short name in a batch's ``counted_keys``."""
-    return key.idempotency_key[:16]
+    """A message's short name in a batch's ``counted_keys`` and in an outcomes item."""
+    return digest_of(key.idempotency_key)
+
+
+def digest_of(idempotency_key: str) -> str:
+    return idempotency_key[:16]
 
 
 def outcome_counts(write: OutcomeWrite) -> counters_repo.Counts:

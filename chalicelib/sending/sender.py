@@ -375,8 +375,10 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
     if not keys:
         return
     lease = rules.lease_until(now)
-    claims = [repo.ClaimWrite(k, _meta(by_key[k][0], holds.get(k)), uuid.uuid4().hex, lease, now, records.get(k))
-              for k in keys]
+    batch = uuid.uuid4().hex  # this provider call: its outcomes are counted together, once
+    together = provider.receipts_name_message_key  # and the accepted ones recorded together
+    claims = [repo.ClaimWrite(k, _meta(by_key[k][0], holds.get(k)), uuid.uuid4().hex, lease, now, records.get(k),
+                              batch if together else None) for k in keys]
     won = [c for c, ok in zip(claims, repo.parallel(repo.claim, claims)) if ok]
     for lost in (c for c in claims if c not in won):
         report.counts["lost_race"] += 1
@@ -388,8 +390,6 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
     if len(results) != len(outgoing):
         raise RuntimeError(f"provider {provider.kind} answered {len(results)} results for {len(outgoing)} messages")
     at = clock.iso(now)
-    batch = uuid.uuid4().hex  # this provider call's outcomes are counted together, once
-    indexed = not getattr(provider, "receipts_name_message_key", False)  # else its receipts name our key
     writes = []
     for claim, result in zip(won, results):
         previous = records.get(claim.key)
@@ -399,27 +399,44 @@ def _claim_call_record(provider: providers.Provider, keys: Sequence[MessageKey],
                                    provider_message_id=result.provider_message_id, cost=cost)
         writes.append(repo.OutcomeWrite(claim.key, claim.token, written, provider.name, now,
                                         claim.meta.campaign_id, previous.counted if previous else frozenset(), batch,
-                                        indexed))
+                                        not together))
         if written.status == "queued":
             job = by_key[claim.key][0]
             report.later(by_key[claim.key], rules.retry_delay(job.receive_count, result.retry_after))
-    failed_now = []
-    recorded = []
-    for write, done in zip(writes, repo.record_outcomes(writes)):
-        report.counts[write.written.status if done else "lost_claim"] += 1
-        if done:
-            recorded.append(write)
-        if done and write.written.status == "failed":
-            failed_now.append(write.key)
+    recorded = _record_outcomes(provider, batch, writes, lease, now, report)
+    failed_now = [w.key for w in recorded if w.written.status == "failed"]
     # The "recorded, not counted" window: a crash here leaves outcomes naming this batch
-    # that a redelivery counts (``_recover_counts``).
-    if not repo.count_outcomes(provider.config.workspace_id, batch, recorded, now):
+    # that a redelivery counts (``_recover_counts``); so does an invocation too late to be
+    # sure its claims are still its own (nothing per message guards the outcomes item).
+    if (together and not rules.claims_still_ours(lease, clock.now())) or \
+            not repo.count_outcomes(provider.config.workspace_id, batch, recorded, now):
         report.counts["count_by_redelivery"] += len(recorded)
         for write in recorded:
             report.later(by_key[write.key], LOST_CLAIM_RETRY_SECONDS)
     _release_fatigue(failed_now, by_key, records, holds, report)
     logs.logger.info("provider batch", extra={"provider": provider.name, "kind": provider.kind,
                                               "messages": len(won), "claims_lost": len(claims) - len(won)})
+
+
+def _record_outcomes(provider: providers.Provider, batch: str, writes: Sequence[repo.OutcomeWrite], lease: datetime,
+                     now: datetime, report: Report) -> list[repo.OutcomeWrite]:
+    """Write the provider's answers; returns those recorded. For a provider whose receipts
+    name our key, the accepted messages are one item for the call (while the claims are
+    surely ours); every other answer is a conditional write on its message."""
+    one_by_one = list(writes)
+    recorded: list[repo.OutcomeWrite] = []
+    if provider.receipts_name_message_key and rules.claims_still_ours(lease, clock.now()):
+        accepted = [w for w in writes if w.written.status == "sent"]
+        if accepted:
+            repo.record_accepted(provider.config.workspace_id, batch, provider.kind, accepted, now)
+            report.counts["sent"] += len(accepted)
+            recorded += accepted
+            one_by_one = [w for w in writes if w.written.status != "sent"]
+    for write, done in zip(one_by_one, repo.record_outcomes(one_by_one)):
+        report.counts[write.written.status if done else "lost_claim"] += 1
+        if done:
+            recorded.append(write)
+    return recorded
 
 
 def _within_rate_limit(provider: providers.Provider, keys: Sequence[MessageKey],

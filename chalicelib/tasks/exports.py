@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from itertools import islice
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,11 +29,13 @@ from chalicelib.models.campaigns import TaskExportItem
 from chalicelib.models.messages import MessageItem
 from chalicelib.schemas import Response
 from chalicelib.sending.messages import task_partitions
+from chalicelib.sending.repo_messages import settle_items
 
 COLUMNS = ("user_id", "status", "reason", "channel", "provider", "provider_message_id", "cost", "attempts",
            "created_at", "status_at")
 DOWNLOAD_SECONDS = 3600
 SPOOL_BYTES = 8 * 1024 * 1024
+PAGE = 100  # messages settled together (one read of their calls' outcomes items)
 
 
 class TaskExportJob(BaseModel):
@@ -109,9 +112,11 @@ def run(job: TaskExportJob, now: datetime) -> str:
         writer = csv.writer(text)
         writer.writerow(COLUMNS)
         for pk in task_partitions(job.workspace_id, job.task_id):
-            for item in MessageItem.query(pk):
-                writer.writerow(_row(item))
-                rows += 1
+            found = iter(MessageItem.query(pk))
+            while page := list(islice(found, PAGE)):
+                for item in settle_items(page):  # claimed, but sent by its call's outcomes item
+                    writer.writerow(_row(item))
+                    rows += 1
         text.flush()
         text.detach()  # the wrapper lets go of the spool (closing it would close the spool)
         spool.seek(0)

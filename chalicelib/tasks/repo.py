@@ -118,17 +118,22 @@ def page(workspace_id: str, *, status: str | None, campaign_id: str | None, limi
 def messages_page(workspace_id: str, task_id: str, *, statuses: tuple[str, ...], limit: int,
                   shard: int, start: dict[str, Any] | None) -> tuple[list[Any], tuple[int, dict[str, Any] | None] | None]:
     """Up to ``limit`` of a task's message records (MessageItem), shard by shard, filtered
-    by status; and where to continue ((shard, start key), or None at the end)."""
+    by status; and where to continue ((shard, start key), or None at the end). A message
+    still ``claimed`` in the table may be sent by its provider call's outcomes item
+    (``repo_messages.settle_items``): asked for "sent", the claimed ones are read too and
+    kept when settled as sent."""
     from chalicelib.models.messages import MessageItem
-    from chalicelib.sending.messages import task_partitions
+    from chalicelib.sending.messages import CLAIMED, task_partitions
+    from chalicelib.sending.repo_messages import settle_items
 
     partitions = task_partitions(workspace_id, task_id)
     out: list[Any] = []
-    condition = MessageItem.status.is_in(*statuses) if statuses else None
+    stored_as = {*statuses, *((CLAIMED,) if "sent" in statuses else ())}
+    condition = MessageItem.status.is_in(*sorted(stored_as)) if statuses else None
     while shard < len(partitions):
         result = MessageItem.query(partitions[shard], filter_condition=condition, limit=limit - len(out),
                                    last_evaluated_key=start)
-        out.extend(result)
+        out.extend(item for item in settle_items(list(result)) if not statuses or item.status in statuses)
         start = result.last_evaluated_key
         if start is None:
             shard, start = shard + 1, None

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.sending import repo_messages
 from chalicelib import aws, clock
 from chalicelib.analytics import service
 from chalicelib.config import settings
@@ -59,7 +60,7 @@ def receipt(app, ws: str, task_id: str, user: str, status: str, moment: datetime
     from devstack.lambda_shapes import FakeContext
 
     key = MessageKey(ws, user, task_id=task_id)
-    message = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    message = repo_messages.read_item(key)
     body = {"type": "receipts", "workspace_id": ws, "provider": "main", "attempt": 0, "receipts": [
         {"provider_message_id": message.provider_message_id, "status": status, "at": clock.iso(moment)}]}
     result = app.handler_map["on_receipts"]({"Records": [_record("receipts", body)]}, FakeContext("on_receipts"))

@@ -12,6 +12,7 @@ from chalicelib.counters import repo as counters
 from chalicelib.links import codes
 from chalicelib.links import service as links
 from chalicelib.models.messages import MessageItem
+from chalicelib.sending import repo_messages
 from chalicelib.receipts import applier
 from chalicelib.receipts.queue import KeyedReceipt, MessageReceipts
 from chalicelib.sending.messages import MessageKey
@@ -35,7 +36,7 @@ def _send(api, workspace, task: str) -> MessageKey:
 
 
 def _status(key: MessageKey) -> str:
-    return str(MessageItem.get(key.pk, key.sk, consistent_read=True).status)
+    return str(repo_messages.read_item(key).status)
 
 
 def test_two_clicks_on_a_sent_link_make_the_message_clicked_with_two_clicks_and_one_unique_click(

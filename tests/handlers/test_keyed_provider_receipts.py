@@ -20,7 +20,7 @@ def test_a_sandbox_message_has_no_index_entry_and_its_receipts_still_reach_it(ap
     send_through_the_sandbox(workspace.id, "u1")
     drain()
     key = message_of(workspace.id, "u1")
-    item = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    item = repo_messages.read_item(key)
     assert item.provider_message_id and item.provider_key is None
 
     at(120)
@@ -82,7 +82,7 @@ def test_a_receipt_naming_only_the_sandboxs_id_finds_its_message_without_the_ind
     send_through_the_sandbox(workspace.id, "u1")
     drain()
     key = message_of(workspace.id, "u1")
-    item = MessageItem.get(key.pk, key.sk, consistent_read=True)
+    item = repo_messages.read_item(key)
     assert item.provider_key is None
 
     body = receipts_body({"provider_message_id": item.provider_message_id, "status": "delivered",

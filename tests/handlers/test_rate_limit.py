@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.sending import repo_messages
 from chalicelib import clock
 from chalicelib.models.messages import MessageItem
 from chalicelib.providers.base import Outgoing, Provider, Result, register
@@ -81,7 +82,7 @@ def invoke(app, *records: dict) -> dict:
 
 def status(workspace_id: str, user_id: str) -> str:
     key = MessageKey(workspace_id, user_id, task_id="tsk_rate")
-    return MessageItem.get(key.pk, key.sk, consistent_read=True).status
+    return repo_messages.read_item(key).status
 
 
 def requeued(expected: bool) -> dict[str, dict]:

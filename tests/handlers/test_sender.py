@@ -60,6 +60,23 @@ class IdempotentSpyProvider(SpyProvider):
     supports_idempotency_key = True
 
 
+@register
+class TogetherSpyProvider(Provider):
+    """A spy whose receipts name our key; it takes no idempotency key (a crashed call's
+    messages are given up, never resent), and answers per user from ``Spy.script``."""
+
+    kind = "spy_together"
+    channels = frozenset({"sms"})
+    max_batch = 50
+    receipts_name_message_key = True
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        Spy.calls.append(list(batch))
+        queue = Spy.script
+        return [queue[o.user_id].popleft() if queue[o.user_id] else
+                Result("accepted", provider_message_id=f"tg-{uuid.uuid4().hex[:8]}") for o in batch]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_spy():
     Spy.reset()
@@ -103,8 +120,12 @@ def invoke(app, *records: dict) -> dict:
 
 
 def stored(workspace_id: str, user_id: str, task_id: str = "tsk_1") -> MessageItem:
+    """The message as every reader sees it (a sandbox message stays ``claimed`` in the table,
+    its call's outcomes item saying it was sent: ``repo_messages.settle_items``)."""
     key = MessageKey(workspace_id, user_id, task_id=task_id)
-    return MessageItem.get(key.pk, key.sk, consistent_read=True)
+    item = repo_messages.read_item(key)
+    assert item is not None
+    return item
 
 
 def failures(result: dict) -> set[str]:
@@ -204,6 +225,7 @@ def crash_after_the_provider_call(monkeypatch) -> None:
 
     monkeypatch.setattr(repo_messages, "record_outcome", die)
     monkeypatch.setattr(repo_messages, "record_outcomes", die)  # the batch's status writes
+    monkeypatch.setattr(repo_messages, "record_accepted", lambda *a, **k: die(a))  # or its outcomes item
 
 
 def test_a_crash_after_the_provider_call_leaves_the_message_claimed_and_redelivery_waits_for_the_lease(app, ws, at, monkeypatch):

@@ -112,7 +112,9 @@ def test_a_batch_counted_with_its_outcomes_leaves_one_recorded_item_and_no_diges
     assert task_counts(ws)["sent"] == 2
 
 
-def test_two_threads_delivering_overlapping_batches_send_each_message_once_and_count_it_once(app, ws, at, monkeypatch):
+@pytest.mark.parametrize("kind", ["spy", "spy_together"])  # outcomes written per message, or one item per call
+def test_two_threads_delivering_overlapping_batches_send_each_message_once_and_count_it_once(app, ws, at, monkeypatch,
+                                                                                             kind):
     """Two different sends messages sharing recipients, both read before either claims."""
     barrier = threading.Barrier(2, timeout=10)
     original_read = repo_messages.read
@@ -123,7 +125,8 @@ def test_two_threads_delivering_overlapping_batches_send_each_message_once_and_c
         return found
 
     monkeypatch.setattr(repo_messages, "read", read_then_wait)
-    first, second = send_body(ws, "u1", "u2", "u3", "u4"), send_body(ws, "u3", "u4", "u5", "u6")
+    first, second = (send_body(ws, "u1", "u2", "u3", "u4", kind=kind),
+                     send_body(ws, "u3", "u4", "u5", "u6", kind=kind))
     results: dict[str, dict] = {}
     threads = [threading.Thread(target=lambda b=b, m=m: results.__setitem__(m, invoke(app, record(b, m))))
                for b, m in ((first, "m-1"), (second, "m-2"))]
