@@ -110,8 +110,8 @@ def resolve(records: dict[MessageKey, Record]) -> dict[MessageKey, Record]:
     waiting = [(k, r) for k, r in records.items() if r.status == CLAIMED and r.outcomes_batch]
     if not waiting:
         return records
-    accepted = accepted_in({(k.workspace_id, r.outcomes_batch or "", k) for k, r in waiting})
-    return {k: (as_sent(r, accepted[k]) if k in accepted else r) for k, r in records.items()}
+    accepted = accepted_in({(k.workspace_id, r.outcomes_batch or "", str(k), k.idempotency_key) for k, r in waiting})
+    return {k: (as_sent(r, accepted[str(k)]) if str(k) in accepted else r) for k, r in records.items()}
 
 
 def _record(item: MessageItem) -> Record:
@@ -281,52 +281,44 @@ def _kind(provider_kind: str) -> Any:
     return providers.base.kinds().get(provider_kind)
 
 
-def accepted_in(wanted: set[tuple[str, str, MessageKey]]) -> dict[MessageKey, Accepted]:
-    """Which of these (workspace, outcomes item token, message) the items list as accepted:
-    one strongly consistent BatchGetItem per 100 items (consistent: a redelivery must not
-    take a recorded message for a crashed claimant's)."""
+def accepted_in(wanted: set[tuple[str, str, str, str]]) -> dict[str, Accepted]:
+    """Of (workspace, outcomes item token, message key "<pk>|<sk>", idempotency key), the
+    messages their call's outcomes item lists as accepted, by message key: one strongly
+    consistent BatchGetItem per 100 items (consistent: a redelivery must never take a
+    recorded message for a crashed claimant's)."""
     table = settings.table("messages")
-    tokens = {(ws, token) for ws, token, _ in wanted}
+    tokens = {(ws, token) for ws, token, _, _ in wanted}
     found = dynamo.batch_get({table: [dynamo.key(batch_pk(ws, t), OUTCOMES_SK) for ws, t in sorted(tokens)]})[table]
     items = {raw["pk"]["S"]: raw for raw in found}  # read raw: ``sent`` is a map keyed by digests
-    out: dict[MessageKey, Accepted] = {}
-    for ws, token, key in wanted:
+    out: dict[str, Accepted] = {}
+    for ws, token, message_key, idempotency_key in wanted:
         item = items.get(batch_pk(ws, token))
-        digest = message_digest(key)
+        digest = digest_of(idempotency_key)
         sent = (item or {}).get("sent", {}).get("M", {})
         if item is None or digest not in sent:
             continue
         pid: str | None = sent[digest]["S"] or None
         if pid is None:
             kind = _kind(item["provider_kind"]["S"])
-            pid = kind.message_id_of(str(key)) if kind is not None else None
+            pid = kind.message_id_of(message_key) if kind is not None else None
         cost = item.get("costs", {}).get("M", {}).get(digest) or item.get("cost")
-        out[key] = Accepted(item["at"]["S"], pid, float(cost["N"]) if cost else None)
+        out[message_key] = Accepted(item["at"]["S"], pid, float(cost["N"]) if cost else None)
     return out
-
-
-def key_of(item: MessageItem) -> MessageKey:
-    """The message key of a stored message item (from its pk and sk)."""
-    parts = item.pk.split("#")
-    owner_id = "#".join(parts[2:-1])
-    if parts[1] == "task":
-        return MessageKey(item.workspace_id, item.user_id, task_id=owner_id)
-    node_id, entry_id, _ = item.sk.split("#", 2)
-    return MessageKey(item.workspace_id, item.user_id, journey_id=owner_id, node_id=node_id, entry_id=entry_id)
 
 
 def settle_items(items: Sequence[MessageItem]) -> list[MessageItem]:
     """The items (changed in place, not written) with every claimed message its provider
     call's outcomes item lists shown as sent: status, time, history, provider id, cost.
     For readers of whole items (the task's message list, its export, receipts)."""
-    waiting = {key_of(i): i for i in items if i.status == CLAIMED and i.outcomes_batch}
+    waiting = {f"{i.pk}|{i.sk}": i for i in items if i.status == CLAIMED and i.outcomes_batch}
     if not waiting:
         return list(items)
-    records = resolve({key: _record(item) for key, item in waiting.items()})
+    accepted = accepted_in({(i.workspace_id, i.outcomes_batch or "", key, i.idempotency_key)
+                            for key, i in waiting.items()})
     for key, item in waiting.items():
-        record = records[key]
-        if record.status != "sent":
+        if key not in accepted:
             continue
+        record = as_sent(_record(item), accepted[key])
         item.status, item.status_at = "sent", record.history[-1].at
         item.history = _history(record.history)
         item.provider_message_id, item.cost = record.provider_message_id, record.cost

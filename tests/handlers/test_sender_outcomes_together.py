@@ -81,8 +81,8 @@ def test_a_sandbox_id_follows_from_our_key_so_the_outcomes_item_stores_none(app,
     item = stored(ws, "u1")
     key = MessageKey(ws, "u1", task_id="tsk_1")
     assert item.status == "sent" and item.provider_message_id == provider_message_id(str(key))
-    outcomes = repo_messages.accepted_in({(ws, raw(ws, "u1").outcomes_batch, key)})
-    assert outcomes[key].provider_message_id == provider_message_id(str(key))
+    outcomes = repo_messages.accepted_in({(ws, raw(ws, "u1").outcomes_batch, str(key), key.idempotency_key)})
+    assert outcomes[str(key)].provider_message_id == provider_message_id(str(key))
 
 
 def test_refused_and_retryable_answers_are_still_written_per_message_with_their_reasons(app, ws, at):
