@@ -16,7 +16,8 @@ The rest makes moto's server cheaper per request without changing any answer (ea
 checked against stock moto in tests/devstack/test_moto_patches_fast.py): DynamoDB attribute
 values serialised directly instead of by walking botocore's shapes member by member; the
 update-expression validator's per-node type checks cached and its clause count done once
-per expression instead of once per nested node; SQS queue attributes computed once per
+per expression instead of once per nested node; a Query reading only the partition it
+names (moto sorts the whole table for every Query); SQS queue attributes computed once per
 GetQueueAttributes instead of twice per name asked; and the per-request directory listing,
 method listing and name conversions cached.
 """
@@ -90,6 +91,7 @@ def install() -> None:
     _fast_update_validation()
     _fast_queue_attributes()
     _cached_lookups()
+    _partition_queries()
     _installed = True
 
 
@@ -375,3 +377,70 @@ def _cached_lookups() -> None:
     underscores = functools.lru_cache(maxsize=4096)(utils.camelcase_to_underscores)
     responses.camelcase_to_underscores = underscores
     sqs_models.camelcase_to_underscores = underscores
+
+
+def _partition_queries() -> None:
+    """moto answers every Query by sorting all of the table's items and then keeping the
+    asked partition's: a query costs O(table log table), and the local stack's tables hold
+    every bench user. Here the query's own work is unchanged, but the items it starts from
+    are only the candidates (the partition for a table query; for an index query, the items
+    whose key attributes match its hash-key conditions, by moto's own test), in the same
+    order the full sort gives them; everything after (sorting, paging, filters) is moto's."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+    local = threading.local()
+
+    def order(x: Any) -> Any:  # Table.all_items's sort key
+        return (x.hash_key, x.range_key) if x.range_key else x.hash_key
+
+    def all_items(self: Any) -> Any:
+        narrowed = getattr(local, "narrowed", None)
+        if narrowed is not None and narrowed[0] is self:
+            return list(narrowed[1])
+        return original_all_items(self)
+
+    def candidates(self: Any, hash_key: Any, index_name: Any, hash_key_conditions: Any) -> list[Any] | None:
+        if not index_name:
+            if hash_key is None:
+                return None
+            partition = self.items.get(hash_key)
+            if partition is None:
+                return []
+            return list(partition.values()) if self.range_key_attr else [partition]
+        if not hash_key_conditions:
+            return None
+        found = []
+        for hash_set in self.items.values():
+            for item in hash_set.values() if self.range_key_attr else [hash_set]:
+                for attr_name, expected_value in hash_key_conditions:
+                    item_value = item.attrs.get(attr_name)
+                    if not item_value or item_value != expected_value:
+                        break
+                else:
+                    found.append(item)
+        return found
+
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
+              exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
+              index_name: Any = None, consistent_read: Any = False, filter_expression: Any = None,
+              hash_key_conditions: Any = None, range_key_conditions: Any = None, **filter_kwargs: Any) -> Any:
+        def run() -> Any:
+            return original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                                  scan_index_forward, projection_expressions, index_name, consistent_read,
+                                  filter_expression, hash_key_conditions=hash_key_conditions,
+                                  range_key_conditions=range_key_conditions, **filter_kwargs)
+
+        found = candidates(self, hash_key, index_name, hash_key_conditions)
+        if found is None:
+            return run()
+        before = getattr(local, "narrowed", None)
+        local.narrowed = (self, sorted(found, key=order))
+        try:
+            return run()
+        finally:
+            local.narrowed = before
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]

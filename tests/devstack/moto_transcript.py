@@ -7,7 +7,7 @@
 neither touches the test session's moto. The calls cover what the speed-ups replace:
 items of every attribute type (nested maps and lists, sets, binary, numbers, NULL,
 BOOL, empty strings, empty attribute names and map keys) in every read and write
-answer, update expressions (valid, malformed, too many clauses, overlapping paths,
+answer, queries on a table and an index page by page, update expressions (valid, malformed, too many clauses, overlapping paths,
 functions, nested paths, list indexes), and SQS queue attributes.
 """
 from __future__ import annotations
@@ -128,6 +128,34 @@ def transcript() -> list[Any]:
                                                    ExpressionAttributeValues={":g": {"S": "g1"}}, Limit=2))
         record(db, "query count", lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p", Select="COUNT",
                                                    ExpressionAttributeValues={":p": {"S": "p"}}))
+        for n in range(9):  # a second partition, and index keys shared across partitions
+            db.put_item(TableName=TABLE, Item={"pk": {"S": "q"}, "sk": {"S": f"s{(n * 7) % 9:03d}"},
+                                               "g": {"S": f"g{n % 2}"}, "v": {"N": str(n)}})
+        db.put_item(TableName=TABLE, Item={"pk": {"S": "r"}, "sk": {"S": "no index key"}})
+        pages: list[tuple[str, dict[str, Any]]] = [
+            ("query pages", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "q"}}}),
+            ("query pages back", {"KeyConditionExpression": "pk = :p AND begins_with(sk, :s)", "ScanIndexForward": False,
+                                  "ExpressionAttributeValues": {":p": {"S": "q"}, ":s": {"S": "s00"}}}),
+            ("query pages filtered", {"KeyConditionExpression": "pk = :p", "FilterExpression": "v > :v",
+                                      "ExpressionAttributeValues": {":p": {"S": "q"}, ":v": {"N": "3"}}}),
+            ("query none", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "zz"}}}),
+            ("index pages", {"IndexName": "by_g", "KeyConditionExpression": "g = :g",
+                             "ExpressionAttributeValues": {":g": {"S": "g1"}}}),
+            ("index pages back", {"IndexName": "by_g", "KeyConditionExpression": "g = :g AND sk BETWEEN :a AND :b",
+                                  "ScanIndexForward": False, "ExpressionAttributeValues": {
+                                      ":g": {"S": "g0"}, ":a": {"S": "s001"}, ":b": {"S": "s007"}}}),
+            ("index none", {"IndexName": "by_g", "KeyConditionExpression": "g = :g",
+                            "ExpressionAttributeValues": {":g": {"S": "g9"}}}),
+        ]
+        for name, query in pages:
+            start: dict[str, Any] = {}
+            for page in range(12):
+                answer: dict[str, Any] = {}
+                record(db, f"{name} {page}", lambda query=query, start=start, answer=answer: answer.update(
+                    db.query(TableName=TABLE, Limit=2, **query, **start)))
+                if "LastEvaluatedKey" not in answer:
+                    break
+                start = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
         record(db, "scan", lambda: db.scan(TableName=TABLE, FilterExpression="yes = :t",
                                            ExpressionAttributeValues={":t": {"BOOL": True}}))
         record(db, "batch get", lambda: db.batch_get_item(RequestItems={TABLE: {"Keys": [
