@@ -211,6 +211,7 @@ def _fast_update_validation() -> None:
     Node = ast_nodes.Node
 
     is_node: dict[type, bool] = {}
+    no_hook = ast_nodes.DepthFirstTraverser.pre_processing_of_child
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         cls = type(node)
@@ -219,13 +220,18 @@ def _fast_update_validation() -> None:
             node_type = is_node[cls] = isinstance(node, Node)
         if node_type:
             parent_node = node.parent
-            if node.children is not None:
-                for i, child_node in enumerate(node.children):
-                    self.pre_processing_of_child(node, i)
-                    self.traverse_node_recursively(child_node, i)
             wanted = self.__dict__.get("_moto_patches_wanted")
-            if wanted is None:
-                wanted = self.__dict__["_moto_patches_wanted"] = {}
+            if wanted is None:  # per traverser: the node classes it processes, and its child hook
+                wanted = self.__dict__["_moto_patches_wanted"] = {
+                    "hook": type(self).pre_processing_of_child is not no_hook}
+            if node.children is not None:
+                if wanted["hook"]:
+                    for i, child_node in enumerate(node.children):
+                        self.pre_processing_of_child(node, i)
+                        self.traverse_node_recursively(child_node, i)
+                else:  # the base class's hook does nothing
+                    for i, child_node in enumerate(node.children):
+                        self.traverse_node_recursively(child_node, i)
             processed = wanted.get(cls)
             if processed is None:
                 processed = wanted[cls] = isinstance(node, self.nodes_to_be_processed())
