@@ -122,7 +122,6 @@ class _NotPlain(Exception):
     """A value the fast path does not know: serialise it moto's own way."""
 
 
-_STRING_MEMBERS = ("S", "N")
 _MEMBER_ORDER = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")  # botocore's AttributeValue
 _MEMBERS = frozenset(_MEMBER_ORDER)
 
@@ -174,7 +173,8 @@ def _attribute_value(value: Any, base64: Any) -> dict[str, Any]:
 def _fast_attribute_values() -> None:
     """moto 5.2 serialises every response by walking botocore's output shape; for a DynamoDB
     item that means ten member look-ups (each through a chain of alias providers) per
-    attribute, nested maps and lists included, most of the local stack's CPU. An item is
+    attribute, nested maps and lists included (a seventh of the moto server's CPU in the
+    task benchmark, more for large items). An item is
     already in the wire shape, so each AttributeValue is written directly, exactly as the
     generic walk would write it; anything unexpected still takes the generic walk."""
     from moto.core.serialize import BaseJSONSerializer
