@@ -137,7 +137,7 @@ def main() -> int:
         from devstack.pump import drain_inline
 
         now = {"at": START}
-        clock.now = lambda: now["at"]  # type: ignore[assignment]
+        clock.now = lambda: now["at"]
         ws, jid, key, call = _setup(args.users)  # type: ignore[misc]
         meter.wrap_handlers(app_module.app)
         meter.active = True

@@ -74,7 +74,7 @@ def check(stats: dict[str, Any], users: int) -> dict[str, int]:
             "messages": users + yes, "messages_sent": first["sent"] + n["s2"]["sends"]["sent"]}
 
 
-@scenario("journey", unit="user-step", default_size=2_000, tiny_size=30, baselines=("naive",))
+@scenario("journey", unit="user-step", default_size=10_000, tiny_size=30, baselines=("naive",))
 def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = None) -> dict[str, Any]:
     bench.hold_receipts()
     workspace_id, key = bench.workspace("bench-journey")

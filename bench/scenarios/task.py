@@ -56,7 +56,7 @@ def sandbox_and_template(bench: Any, key: str, failure_rate: float = 0.0, templa
     return made
 
 
-@scenario("task", unit="message", default_size=5_000, tiny_size=50, baselines=("naive",))
+@scenario("task", unit="message", default_size=20_000, tiny_size=50, baselines=("naive",))
 def run(bench: Any, size: int, seed: int, progress: Any, baseline: str | None = None) -> dict[str, Any]:
     from chalicelib.tasks import service
 
