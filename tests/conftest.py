@@ -218,3 +218,23 @@ LONG_FIRST = (
 def pytest_collection_modifyitems(config, items):
     rank = {path: n for n, path in enumerate(LONG_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONG_FIRST)))  # stable: the rest keep their order
+
+
+# Under `--dist loadfile` every test module is one unit of work, so the end-to-end modules would
+# spread over the workers and each would start its own shared `make run` stack (tests/e2e/conftest.py:
+# tens of CPU-seconds to start, and a moto server, pump and scheduler running beside the tests
+# until the session ends). The end-to-end tests are one unit instead: one worker, one shared stack.
+E2E = "tests/e2e/"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class EndToEndTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return E2E if nodeid.startswith(E2E) else super()._split_scope(nodeid)
+
+    return EndToEndTogether(config, log)

@@ -23,7 +23,9 @@ from devstack.harness import StackProcess
 pytestmark = pytest.mark.e2e
 
 ST = Path(sys.executable).parent / "st"
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "50"))
+# 25 per operation: about 7,900 cases over the 105 operations (50 gave 10,400 and took 500 s in the
+# whole suite), towards the "about two minutes" issue 11 bounds the run to.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 ORG_ONLY_EXAMPLES = 5  # POST /v1/workspaces creates a workspace per accepted case
 # One worker: with threads, CPython 3.11.7's ast.parse (used by hypothesis to describe
 # filters) can fail with "SystemError: AST constructor recursion depth mismatch".

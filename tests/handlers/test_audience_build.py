@@ -111,85 +111,10 @@ def stored_members(workspace_id: str, snapshot_id: str) -> list[str]:
     return [u for page in repo.iter_pages(workspace_id, snapshot_id) for u in page]
 
 
-@pytest.fixture(scope="module")
-def big(aws_backend) -> tuple[str, list[str]]:
-    """A workspace of 20,000 profiles (a third in Hangzhou), plus another workspace whose
-    Hangzhou profiles must never be selected. Returns (workspace id, expected member ids)."""
+def test_a_twin_delivery_racing_the_first_is_counted_once_and_its_run_is_never_read(app, aws_backend, monkeypatch):
     workspace_id = ids.new_id("ws_")
-    records = [profile(workspace_id, f"user-{i:05d}", CITIES[i % 3]) for i in range(20_000)]
-    other = ids.new_id("ws_")
-    put_profiles(records + [profile(other, f"user-{i:05d}", "Hangzhou") for i in range(300)])
-    return workspace_id, sorted(r.user_id for r in records if r.attributes["city"] == "Hangzhou")
-
-
-@pytest.fixture(scope="module")
-def built(app, big) -> tuple[str, str, repo.SnapshotRecord, list[str]]:
-    """The Hangzhou audience of ``big`` built over 16 segments with segment 5 delivered twice:
-    once while the build runs and once after it is sealed."""
-    workspace_id, expected = big
-    audience_id = new_audience(workspace_id, {"type": "test_attribute", "attribute": "city", "value": "Hangzhou"})
-    started = builder.build(workspace_id, audience_id, NOW, total_segments=16, inline=False)
-    jobs = queued_jobs()
-    assert len(jobs) == 16
-    twin = next(m for m in jobs if json.loads(m["Body"])["segment"] == 5)
-    deliver(app, jobs[:8] + [twin] + jobs[8:] + [twin])
-    snapshot = repo.get_snapshot(workspace_id, audience_id, started.snapshot_id)
-    assert snapshot is not None
-    return workspace_id, audience_id, snapshot, expected
-
-
-def test_a_build_in_parallel_segments_with_a_redelivered_segment_has_the_exact_size(built):
-    workspace_id, audience_id, snapshot, expected = built
-
-    assert snapshot.status == "ready"
-    assert snapshot.done_segments == frozenset(range(16))
-    assert snapshot.size == snapshot.matched == len(expected) == 6_667
-    audience = repo.get_audience(workspace_id, audience_id)
-    assert audience is not None and audience.current_snapshot == snapshot.snapshot_id and audience.status == "ready"
-
-
-def test_the_pages_hold_each_member_once_in_order(built):
-    workspace_id, _, snapshot, expected = built
-
-    pages = list(repo.iter_pages(workspace_id, snapshot.snapshot_id))
-
-    assert [u for page in pages for u in page] == expected
-    assert len(pages) == snapshot.pages == 7
-    assert all(len(page) <= members.MAX_IDS for page in pages)
-
-
-def test_members_are_listed_with_a_cursor(built):
-    workspace_id, _, snapshot, expected = built
-    listed, cursor = [], None
-    while True:
-        part, cursor = repo.members_after(workspace_id, snapshot.snapshot_id, cursor, 700)
-        listed += part
-        if cursor is None:
-            break
-    assert listed == expected
-    assert repo.members_after(workspace_id, snapshot.snapshot_id, "user-00003", 3)[0] == ["user-00006", "user-00009", "user-00012"]
-
-
-def test_a_membership_check_answers_exactly_with_one_query_per_page_touched(built, monkeypatch):
-    workspace_id, _, snapshot, expected = built
-    calls = []
-    original = repo._page_holding
-    monkeypatch.setattr(repo, "_page_holding", lambda pk, user_id: calls.append(user_id) or original(pk, user_id))
-    members_set = set(expected)
-    candidates = ["user-00000", "user-00001", "user-19998", "user-19999", "user-99999", "a-before-all",
-                  "user-07500", "user-07501", "zzz", expected[999], expected[1000], "user-03000"]
-
-    found = repo.members_in(workspace_id, snapshot.snapshot_id, candidates)
-
-    assert found == {c for c in candidates if c in members_set}
-    assert len(calls) <= len(candidates)
-    firsts = [page[0] for page in repo.iter_pages(workspace_id, snapshot.snapshot_id)]
-    touched = {members.page_index(firsts, c) for c in candidates}
-    assert len(calls) == len(touched)  # candidates sharing a page cost one Query
-
-
-def test_a_twin_delivery_racing_the_first_is_counted_once_and_its_run_is_never_read(app, big, monkeypatch):
-    workspace_id, expected = big
+    put_profiles([profile(workspace_id, f"user-{i:03d}", CITIES[i % 3]) for i in range(300)])
+    expected = [f"user-{i:03d}" for i in range(0, 300, 3)]  # 100 in Hangzhou, more than the 10 the racer keeps
     audience_id = new_audience(workspace_id, {"type": "test_attribute", "attribute": "city", "value": "Hangzhou"})
     snapshot = builder.build(workspace_id, audience_id, NOW, total_segments=2, inline=False)
     jobs = [BuildSegment.model_validate_json(m["Body"]) for m in queued_jobs()]
@@ -337,3 +262,84 @@ def test_the_handlers_last_receive_is_the_queues_max_receive_count():
 
     queue = load_template()["Resources"]["AudienceJobsQueue"]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == audience_jobs.LAST_RECEIVE
+
+
+# --- over 20,000 profiles -----------------------------------------------------------------------
+# Last in the module: moto's Scan walks the whole table for each segment and page, so the small
+# builds above run before the 20,000 profiles are stored (they stay until the module ends).
+
+@pytest.fixture(scope="module")
+def big(aws_backend) -> tuple[str, list[str]]:
+    """A workspace of 20,000 profiles (a third in Hangzhou), plus another workspace whose
+    Hangzhou profiles must never be selected. Returns (workspace id, expected member ids)."""
+    workspace_id = ids.new_id("ws_")
+    records = [profile(workspace_id, f"user-{i:05d}", CITIES[i % 3]) for i in range(20_000)]
+    other = ids.new_id("ws_")
+    put_profiles(records + [profile(other, f"user-{i:05d}", "Hangzhou") for i in range(300)])
+    return workspace_id, sorted(r.user_id for r in records if r.attributes["city"] == "Hangzhou")
+
+
+@pytest.fixture(scope="module")
+def built(app, big) -> tuple[str, str, repo.SnapshotRecord, list[str]]:
+    """The Hangzhou audience of ``big`` built over 16 segments with segment 5 delivered twice:
+    once while the build runs and once after it is sealed."""
+    workspace_id, expected = big
+    audience_id = new_audience(workspace_id, {"type": "test_attribute", "attribute": "city", "value": "Hangzhou"})
+    started = builder.build(workspace_id, audience_id, NOW, total_segments=16, inline=False)
+    jobs = queued_jobs()
+    assert len(jobs) == 16
+    twin = next(m for m in jobs if json.loads(m["Body"])["segment"] == 5)
+    deliver(app, jobs[:8] + [twin] + jobs[8:] + [twin])
+    snapshot = repo.get_snapshot(workspace_id, audience_id, started.snapshot_id)
+    assert snapshot is not None
+    return workspace_id, audience_id, snapshot, expected
+
+
+def test_a_build_in_parallel_segments_with_a_redelivered_segment_has_the_exact_size(built):
+    workspace_id, audience_id, snapshot, expected = built
+
+    assert snapshot.status == "ready"
+    assert snapshot.done_segments == frozenset(range(16))
+    assert snapshot.size == snapshot.matched == len(expected) == 6_667
+    audience = repo.get_audience(workspace_id, audience_id)
+    assert audience is not None and audience.current_snapshot == snapshot.snapshot_id and audience.status == "ready"
+
+
+def test_the_pages_hold_each_member_once_in_order(built):
+    workspace_id, _, snapshot, expected = built
+
+    pages = list(repo.iter_pages(workspace_id, snapshot.snapshot_id))
+
+    assert [u for page in pages for u in page] == expected
+    assert len(pages) == snapshot.pages == 7
+    assert all(len(page) <= members.MAX_IDS for page in pages)
+
+
+def test_members_are_listed_with_a_cursor(built):
+    workspace_id, _, snapshot, expected = built
+    listed, cursor = [], None
+    while True:
+        part, cursor = repo.members_after(workspace_id, snapshot.snapshot_id, cursor, 700)
+        listed += part
+        if cursor is None:
+            break
+    assert listed == expected
+    assert repo.members_after(workspace_id, snapshot.snapshot_id, "user-00003", 3)[0] == ["user-00006", "user-00009", "user-00012"]
+
+
+def test_a_membership_check_answers_exactly_with_one_query_per_page_touched(built, monkeypatch):
+    workspace_id, _, snapshot, expected = built
+    calls = []
+    original = repo._page_holding
+    monkeypatch.setattr(repo, "_page_holding", lambda pk, user_id: calls.append(user_id) or original(pk, user_id))
+    members_set = set(expected)
+    candidates = ["user-00000", "user-00001", "user-19998", "user-19999", "user-99999", "a-before-all",
+                  "user-07500", "user-07501", "zzz", expected[999], expected[1000], "user-03000"]
+
+    found = repo.members_in(workspace_id, snapshot.snapshot_id, candidates)
+
+    assert found == {c for c in candidates if c in members_set}
+    assert len(calls) <= len(candidates)
+    firsts = [page[0] for page in repo.iter_pages(workspace_id, snapshot.snapshot_id)]
+    touched = {members.page_index(firsts, c) for c in candidates}
+    assert len(calls) == len(touched)  # candidates sharing a page cost one Query

@@ -219,25 +219,31 @@ class JourneyWrites:
             self.wru += 2 * sum(self._units(i["Put"]["Item"]) if "Put" in i else 1 for i in params["TransactItems"])
 
 
+# The figures per entered user are the point, not the count: they are the same at 200 requests
+# as at the 1,000 of docs/data-model.md (15.0 WRU without a window; 3.15 with one, 3.08 at 1,000,
+# its fixed cost spread thinner), and moto's cost per request grows with what the test stored.
+REQUESTS = 200
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("window", [0, gathering.WINDOW_SECONDS])
-def test_the_cost_of_a_thousand_one_user_requests_per_entered_user(api, workspace, drain, env, monkeypatch, window):
+def test_the_cost_of_one_user_requests_per_entered_user(api, workspace, drain, env, monkeypatch, window):
     clock, key, ids, closes = env
     monkeypatch.setattr(gathering, "WINDOW_SECONDS", window)
     jid = publish(api, key, chain(("t", "trigger_event", {"event": "signup"}), ("e", "end", {})))
     seen = JourneyWrites()
     try:
-        for i in range(1000):
+        for i in range(REQUESTS):
             assert api.post("/v1/events", {"events": [signup(f"m{i:04d}")]}, key=key).status == 202
             if i % 100 == 99:
                 drain()
         close_windows(closes, drain)
     finally:
         seen.close()
-    assert entered(api, key, jid) == 1000 and stats(api, key, jid)["e"]["ended"] == 1000
-    print(f"\nwindow {window}s: {sum(seen.requests.values()) / 1000:.2f} requests and {seen.wru / 1000:.2f} WRU "
+    assert entered(api, key, jid) == REQUESTS and stats(api, key, jid)["e"]["ended"] == REQUESTS
+    print(f"\nwindow {window}s: {sum(seen.requests.values()) / REQUESTS:.2f} requests and {seen.wru / REQUESTS:.2f} WRU "
           f"per entered user; {dict(sorted(seen.requests.items()))}")
     if window:
-        assert seen.wru / 1000 < 4
+        assert seen.wru / REQUESTS < 4
     else:
-        assert seen.wru / 1000 > 8
+        assert seen.wru / REQUESTS > 8
