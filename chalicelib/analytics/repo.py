@@ -52,15 +52,25 @@ class SentMessage:
 
 
 def sent_messages(workspace_id: str, task_id: str) -> list[SentMessage]:
-    """The task's messages that were sent (whatever happened after), with when."""
-    def one(pk: str) -> list[SentMessage]:
+    """The task's messages that were sent (whatever happened after), with when. A message
+    still ``claimed`` in the table counts when its provider call's outcomes item lists it
+    (``repo_messages.accepted_in``)."""
+    from chalicelib.sending.messages import CLAIMED
+    from chalicelib.sending.repo_messages import accepted_in
+
+    def one(pk: str) -> tuple[list[SentMessage], list[tuple[str, str, str, str]]]:
         pages = aws.dynamodb().get_paginator("query").paginate(
             TableName=settings.table("messages"), KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": {"S": pk}},
-            ProjectionExpression="user_id, #h, counted, status_at", ExpressionAttributeNames={"#h": "history"})
-        out = []
+            ProjectionExpression="pk, sk, user_id, #h, counted, status_at, #s, outcomes_batch, idempotency_key",
+            ExpressionAttributeNames={"#h": "history", "#s": "status"})
+        out, claimed = [], []
         for page in pages:
             for item in page.get("Items", []):
+                if item.get("status", {}).get("S") == CLAIMED and "outcomes_batch" in item and "user_id" in item:
+                    claimed.append((item["user_id"]["S"], item["outcomes_batch"]["S"],
+                                    f"{item['pk']['S']}|{item['sk']['S']}", item["idempotency_key"]["S"]))
+                    continue
                 if "sent" not in item.get("counted", {}).get("SS", []):
                     continue
                 history = [h["M"] for h in item.get("history", {}).get("L", [])]
@@ -68,9 +78,13 @@ def sent_messages(workspace_id: str, task_id: str) -> list[SentMessage]:
                 at = sent[0] if sent else item.get("status_at", {}).get("S")
                 if at and "user_id" in item:
                     out.append(SentMessage(item["user_id"]["S"], at))
-        return out
+        return out, claimed
 
-    return [m for part in parallel(one, task_partitions(workspace_id, task_id)) for m in part]
+    found = parallel(one, task_partitions(workspace_id, task_id))
+    claimed = [c for _, part in found for c in part]
+    accepted = accepted_in({(workspace_id, token, key, idem) for _, token, key, idem in claimed}) if claimed else {}
+    return [m for part, _ in found for m in part] + [
+        SentMessage(user, accepted[key].at) for user, _, key, _ in claimed if key in accepted]
 
 
 def goal_count(workspace_id: str, user_id: str, goal: str, start: str, end: str, now: datetime) -> int:

@@ -82,7 +82,10 @@ def invoke(app, *records: dict) -> dict:
 
 def status(workspace_id: str, user_id: str) -> str:
     key = MessageKey(workspace_id, user_id, task_id="tsk_rate")
-    return repo_messages.read_item(key).status
+    item = repo_messages.read_item(key)
+    if item is None:
+        raise MessageItem.DoesNotExist()
+    return item.status
 
 
 def requeued(expected: bool) -> dict[str, dict]:

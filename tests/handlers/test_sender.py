@@ -124,7 +124,8 @@ def stored(workspace_id: str, user_id: str, task_id: str = "tsk_1") -> MessageIt
     its call's outcomes item saying it was sent: ``repo_messages.settle_items``)."""
     key = MessageKey(workspace_id, user_id, task_id=task_id)
     item = repo_messages.read_item(key)
-    assert item is not None
+    if item is None:
+        raise MessageItem.DoesNotExist()
     return item
 
 
