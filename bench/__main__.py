@@ -44,6 +44,11 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def write(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from bench.scenarios import load
@@ -82,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                 if args.baseline and spec.baselines:
                     result.setdefault("baseline_ratio", None)
                 results["scenario"][name] = result
+                write(args.out, results)  # after each scenario: a later failure keeps what was measured
     finally:
         bench.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write(args.out, results)
     print(table(results))
     print(f"\n{args.out} (commit {results['git_commit'][:10]}, {results['cpu_count']} cores)")
     return 0

@@ -34,26 +34,18 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def sent_times(workspace_id: str, journey_id: str) -> dict[str, list[str]]:
-    """user -> the "sent" times in their journey messages' histories (16 Queries, driver side)."""
-    from chalicelib import aws
-    from chalicelib.config import settings
+    """user -> the "sent" times in their journey messages' histories, as readers see them
+    (a sandbox message stays ``claimed`` in the table: ``repo_messages.settle_items``;
+    16 Queries and the outcomes items, driver side)."""
+    from chalicelib.models.messages import MessageItem
     from chalicelib.sending.messages import SHARDS
+    from chalicelib.sending.repo_messages import settle_items
 
     found: dict[str, list[str]] = {}
-    ddb = aws.dynamodb()
     for shard in range(SHARDS):
-        query: dict[str, Any] = {"TableName": settings.table("messages"), "KeyConditionExpression": "pk = :pk",
-                                 "ExpressionAttributeValues": {":pk": {"S": f"{workspace_id}#journey#{journey_id}#"
-                                                                               f"{shard:02d}"}}}
-        while True:
-            page = ddb.query(**query)
-            for item in page.get("Items", []):
-                history = item.get("history", {}).get("L", [])
-                found.setdefault(item["user_id"]["S"], []).extend(
-                    h["M"]["at"]["S"] for h in history if h["M"]["status"]["S"] == "sent")
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = list(MessageItem.query(f"{workspace_id}#journey#{journey_id}#{shard:02d}"))
+        for item in settle_items(items):
+            found.setdefault(item.user_id, []).extend(h.at for h in item.history or [] if h.status == "sent")
     return found
 
 
