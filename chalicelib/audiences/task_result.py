@@ -54,22 +54,22 @@ def start(audience: repo.AudienceRecord, now: datetime) -> repo.SnapshotRecord:
 def users_with(workspace_id: str, task_id: str, statuses: list[str]) -> list[str]:
     """The task's users whose message is in one of ``statuses``, sorted (16 Queries, paged).
     Asked for "sent", messages still ``claimed`` are read too, and kept when their provider
-    call's outcomes item lists them (``repo_messages.sent_among``)."""
+    call's outcomes item lists them (``repo_messages.accepted_in``)."""
     from chalicelib.sending.messages import CLAIMED
-    from chalicelib.sending.repo_messages import sent_among
+    from chalicelib.sending.repo_messages import accepted_in
 
     table = settings.table("messages")
     names = {"#s": "status"}
     stored_as = sorted({*statuses, *((CLAIMED,) if "sent" in statuses else ())})
     values = {f":s{i}": {"S": s} for i, s in enumerate(stored_as)}
     found: set[str] = set()
-    claimed: list[tuple[str, str, str]] = []
+    claimed: dict[str, tuple[str, str, str, str]] = {}  # message key -> (user, token, key, idempotency key)
     for pk in task_partitions(workspace_id, task_id):
         start: dict[str, Any] | None = None
         while True:
             answer = aws.dynamodb().query(
                 TableName=table, KeyConditionExpression="pk = :pk",
-                ProjectionExpression="user_id, #s, outcomes_batch, idempotency_key",
+                ProjectionExpression="pk, sk, user_id, #s, outcomes_batch, idempotency_key",
                 FilterExpression=f"#s IN ({', '.join(values)})", ExpressionAttributeNames=names,
                 ExpressionAttributeValues={":pk": {"S": pk}, **values},
                 **({"ExclusiveStartKey": start} if start else {}))
@@ -77,12 +77,14 @@ def users_with(workspace_id: str, task_id: str, statuses: list[str]) -> list[str
                 if item["status"]["S"] != CLAIMED:
                     found.add(item["user_id"]["S"])
                 elif "outcomes_batch" in item:
-                    claimed.append((item["user_id"]["S"], item["outcomes_batch"]["S"], item["idempotency_key"]["S"]))
+                    key = f"{item['pk']['S']}|{item['sk']['S']}"
+                    claimed[key] = (item["user_id"]["S"], item["outcomes_batch"]["S"], key, item["idempotency_key"]["S"])
             start = answer.get("LastEvaluatedKey")
             if not start:
                 break
     if claimed:
-        found |= sent_among(workspace_id, claimed)
+        accepted = accepted_in({(workspace_id, token, key, idem) for _, token, key, idem in claimed.values()})
+        found |= {claimed[key][0] for key in accepted}
     return sorted(found)
 
 

@@ -32,7 +32,7 @@ once per batch, with this item, in one transaction).
 provider call accepted, for providers whose receipts name our key (no ``by_provider_id``
 entry to write): the call's one outcome write. Those messages stay ``claimed`` and name
 the token (``outcomes_batch``); every reader resolves them through
-``sending.repo_messages`` (``read``, ``settle_items``, ``sent_among``).
+``sending.repo_messages`` (``read``, ``settle_items``, ``accepted_in``).
 
 ``counter`` items: pk = "<ws>#counters#<owner>" (owner: ``task#<id>``, ``campaign#<id>``,
 ``journey#<id>``), sk = "<UTC hour>#<shard>" (a journey's: "<UTC hour>#node#<node id>#<shard>"):

@@ -15,7 +15,7 @@ invariants are conditions, never read-then-write):
            (``record_accepted``: the batch's outcomes item) instead of one outcome write
            each; they stay ``claimed``, naming that item (``outcomes_batch``, set by the
            claim), and every read here resolves them to ``sent`` (``read``,
-           ``settle_items``, ``sent_among``);
+           ``settle_items``, ``accepted_in``);
 * drop:    PutItem, ``attribute_not_exists(pk)``, a terminal status;
 * give up: UpdateItem, ``version = :read``, ``failed`` with "outcome unknown".
 
@@ -335,18 +335,6 @@ def read_item(key: MessageKey) -> MessageItem | None:
     except MessageItem.DoesNotExist:
         return None
     return settle_items([item])[0]
-
-
-def sent_among(workspace_id: str, claimed: Sequence[tuple[str, str, str]]) -> set[str]:
-    """Of (user id, outcomes item token, idempotency key) of claimed messages, the users
-    whose message its call's outcomes item lists as accepted (for readers that project
-    only a few attributes: ``audiences.task_result``)."""
-    table = settings.table("messages")
-    tokens = sorted({token for _, token, _ in claimed})
-    found = dynamo.batch_get({table: [dynamo.key(batch_pk(workspace_id, t), OUTCOMES_SK) for t in tokens]},
-                             projection={table: "pk, sent"})[table]
-    listed = {raw["pk"]["S"]: raw.get("sent", {}).get("M", {}) for raw in found}
-    return {user for user, token, idem in claimed if digest_of(idem) in listed.get(batch_pk(workspace_id, token), {})}
 
 
 BATCH_EXPIRES_DAYS = 15  # longer than the sends queue keeps a message (14 days at most)

@@ -26,6 +26,17 @@ class Crash(Exception):
     pass
 
 
+def crash_in(app, monkeypatch, step: str, body: dict) -> None:
+    """Deliver ``body`` once, dying in ``repo_messages.<step>``."""
+    def die(*args, **kwargs):
+        raise Crash()
+
+    monkeypatch.setattr(repo_messages, step, die)
+    with pytest.raises(Crash):
+        invoke(app, record(body, "m-1"))
+    monkeypatch.undo()
+
+
 @contextmanager
 def dynamodb_calls() -> Iterator[list[str]]:
     """Every DynamoDB operation made inside the block, by any client (boto3's and PynamoDB's)."""
@@ -111,14 +122,7 @@ def test_a_redelivery_finds_the_messages_sent_and_neither_calls_nor_counts_again
 
 def test_a_crash_before_the_outcomes_item_gives_up_after_the_lease_and_never_calls_again(app, ws, at, monkeypatch):
     body = send_body(ws, "u1", "u2", kind="spy_together")
-
-    def die(*args, **kwargs):
-        raise Crash()
-
-    monkeypatch.setattr(repo_messages, "record_accepted", die)
-    with pytest.raises(Crash):
-        invoke(app, record(body, "m-1"))
-    monkeypatch.undo()
+    crash_in(app, monkeypatch, "record_accepted", body)
     at(messages.LEASE_SECONDS + 1)
 
     assert invoke(app, record(body, "m-1", receives=2)) == {"batchItemFailures": []}
@@ -131,14 +135,7 @@ def test_a_crash_before_the_outcomes_item_gives_up_after_the_lease_and_never_cal
 
 def test_a_crash_after_the_outcomes_item_is_counted_once_by_the_redelivery(app, ws, at, monkeypatch):
     body = send_body(ws, *USERS[:4], kind="spy_together")
-
-    def die(*args, **kwargs):
-        raise Crash()
-
-    monkeypatch.setattr(repo_messages, "count_outcomes", die)
-    with pytest.raises(Crash):
-        invoke(app, record(body, "m-1"))
-    monkeypatch.undo()
+    crash_in(app, monkeypatch, "count_outcomes", body)
     assert task_counts(ws)["targeted"] == 0  # recorded, not counted
 
     at(10)  # its own invocation might still be counting: look again after the lease
